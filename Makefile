@@ -30,7 +30,7 @@ SANFLAGS :=
 endif
 
 CSTD     := -std=c11 -D_GNU_SOURCE
-WARN     := -Wall -Wextra -Werror -Wno-unused-parameter
+WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-unknown-warning-option -Wno-format-truncation
 CFLAGS   ?= -O2 -g
 ALLCFLAGS := $(CSTD) $(WARN) $(CFLAGS) $(SANFLAGS) -Isrc -I$(B)/gen -MMD -MP
 HOST_LIBS := -lprotobuf-c -ljansson -lpthread
@@ -56,6 +56,7 @@ AGENT_OBJ := $(patsubst %.c,$(B)/agentobj/%.o,$(AGENT_SRC)) $(patsubst $(B)/gen/
 HELPER_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(TEST_HELPER_SRC))
 
 all: $(B)/lcvm $(B)/lcvm-agent $(UNIT_BIN) $(B)/lcvm-conformance
+.SECONDARY:
 .PHONY: all guest demo check check-unit check-integration bench fuzz install clean distclean
 
 # --- generated protocol code -------------------------------------------------
