@@ -54,6 +54,8 @@ LIB_OBJ   := $(patsubst %.c,$(B)/obj/%.o,$(LIB_SRC)) $(patsubst $(B)/gen/%.c,$(B
 CLI_OBJ   := $(patsubst %.c,$(B)/obj/%.o,$(CLI_SRC))
 AGENT_OBJ := $(patsubst %.c,$(B)/agentobj/%.o,$(AGENT_SRC)) $(patsubst $(B)/gen/%.c,$(B)/agentobj/gen/%.o,$(GEN_C))
 HELPER_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(TEST_HELPER_SRC))
+# Agent modules other than main.c, compiled with host flags so tests/unit/test_agent_*.c can use them.
+AGENT_LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(filter-out src/agent/main.c,$(wildcard src/agent/*.c)))
 
 all: $(B)/lcvm $(B)/lcvm-agent $(UNIT_BIN) $(B)/lcvm-conformance
 .SECONDARY:
@@ -98,6 +100,10 @@ $(B)/lcvm-conformance: $(CONF_SRC)
 	$(Q)if [ -n "$(CONF_SRC)" ]; then $(CC) $(CSTD) $(WARN) -O2 -static -o $@ $(CONF_SRC) -lpthread; else touch $@; fi
 
 # --- unit tests --------------------------------------------------------------
+$(B)/tests/test_agent_%: tests/unit/test_agent_%.c $(B)/liblcvm.a $(HELPER_OBJ) $(AGENT_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALLCFLAGS) -Itests/unit -o $@ $< $(HELPER_OBJ) $(AGENT_LIB_OBJ) $(B)/liblcvm.a $(HOST_LIBS)
+
 $(B)/tests/%: tests/unit/%.c $(B)/liblcvm.a $(HELPER_OBJ)
 	@mkdir -p $(dir $@)
 	$(Q)$(CC) $(ALLCFLAGS) -Itests/unit -o $@ $< $(HELPER_OBJ) $(B)/liblcvm.a $(HOST_LIBS)
