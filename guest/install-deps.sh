@@ -5,7 +5,7 @@
 set -eu
 pkgs="build-essential clang pkg-config protobuf-c-compiler libprotobuf-c-dev libjansson-dev
 libcurl4-openssl-dev libarchive-dev libzstd-dev libcap-ng-dev libseccomp-dev
-qemu-system-x86 crun busybox-static squashfs-tools erofs-utils cpio xz-utils zstd
+qemu-system-x86 crun busybox-static squashfs-tools erofs-utils cpio xz-utils zstd kmod
 libclang-rt-14-dev socat diod skopeo umoci docker-registry curl ca-certificates"
 missing=""
 for p in $pkgs; do

@@ -1,0 +1,54 @@
+#!/bin/sh
+# Builds the guest initramfs: /init = INIT (the static agent), /usr/bin/crun
+# with its shared libraries and the dynamic loader (from ldd), the mount
+# points an init needs, a minimal /etc, and only the kernel modules of
+# guest/modules.list with their dependencies, listed in
+# /lib/modules/lcvm.modules (the contract with the agent, docs/guest-image.md).
+# usage: guest/mk-initramfs.sh INIT MODDIR OUT.cpio
+set -eu
+die() { echo "guest/mk-initramfs.sh: $*" >&2; exit 1; }
+abs() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
+init=$(abs "$1") mdir=$(abs "$2") out=$(abs "$3")
+here=$(cd "$(dirname "$0")" && pwd)
+kver=$(basename "$mdir")
+crun=$(command -v crun) || die "crun is not installed (guest/install-deps.sh)"
+
+stage=$out.stage
+rm -rf "$stage"
+mkdir -p "$stage"
+trap 'rm -rf "$stage"' EXIT
+cd "$stage"
+mkdir -p proc sys dev run tmp mnt etc root usr/bin "lib/modules/$kver"
+chmod 1777 tmp
+install -m 0755 "$init" init
+install -m 0755 "$crun" usr/bin/crun
+
+# Libraries at the paths ldd names, the loader at its ELF interpreter path.
+ldd "$crun" | awk '/=> \//{print $3} /^[ \t]*\/[^ ]*ld-linux/{print $1}' | while read -r lib; do
+	[ -f "$lib" ] || die "ldd names $lib, which does not exist"
+	mkdir -p ".$(dirname "$lib")"
+	cp -L "$lib" ".$lib"
+done
+[ -e lib64/ld-linux-x86-64.so.2 ] || die "ldd did not name the dynamic loader of $crun"
+
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n' >etc/passwd
+printf 'root:x:0:\nnogroup:x:65534:\n' >etc/group
+
+# Modules: the resolved list, rewritten to paths inside the initramfs.
+"$here/resolve-modules.sh" "$mdir" "$here/modules.list" >modules.rel || die "cannot resolve modules"
+while read -r group rel; do
+	mkdir -p "lib/modules/$kver/$(dirname "$rel")"
+	cp "$mdir/$rel" "lib/modules/$kver/$rel"
+	echo "$group /lib/modules/$kver/$rel"
+done <modules.rel >lib/modules/lcvm.modules
+rm modules.rel
+
+# The kernel opens /dev/console for init before anything mounts devtmpfs.
+[ "$(id -u)" -ne 0 ] || mknod -m 0600 dev/console c 5 1
+
+# Uncompressed: measured under TCG (docs/guest-image.md), QEMU copies the
+# file into guest memory at host speed while any decompressor runs emulated;
+# lz4 and gzip both booted slower than the plain cpio.
+find . -mindepth 1 | LC_ALL=C sort |
+	cpio --quiet -o -H newc -R 0:0 --reproducible >"$out.tmp" || die "cpio failed"
+mv "$out.tmp" "$out"
