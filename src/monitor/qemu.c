@@ -10,6 +10,7 @@
 #include <sys/klog.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <x86intrin.h>
@@ -229,10 +230,17 @@ int qemu_build_argv(const struct qemu_cfg *c, char ***argv, struct lc_err *e)
 
 int qemu_spawn(char *const *argv, int log_fd, pid_t *pid, struct lc_err *e)
 {
+	/* A close-on-exec pipe tells the parent whether exec worked. */
+	int errpipe[2];
+	if (pipe2(errpipe, O_CLOEXEC) < 0)
+		return lc_err_set(e, errno, "pipe");
 	pid_t parent = getpid();
 	pid_t p = fork();
-	if (p < 0)
+	if (p < 0) {
+		close(errpipe[0]);
+		close(errpipe[1]);
 		return lc_err_set(e, errno, "fork");
+	}
 	if (p == 0) {
 		/* QEMU never outlives its monitor. */
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -244,10 +252,28 @@ int qemu_spawn(char *const *argv, int log_fd, pid_t *pid, struct lc_err *e)
 		int nul = open("/dev/null", O_RDONLY);
 		if (nul < 0 || dup2(nul, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0)
 			_exit(127);
-		close_range(3, ~0U, 0);
+		if (errpipe[1] != 3 && dup3(errpipe[1], 3, O_CLOEXEC) < 0)
+			_exit(127);
+		close_range(4, ~0U, 0);
 		execvp(argv[0], argv);
-		dprintf(2, "lcvm: cannot run %s: %s\n", argv[0], strerror(errno));
+		int err = errno;
+		if (write(3, &err, sizeof(err)) < 0)
+			_exit(126);
 		_exit(127);
+	}
+	close(errpipe[1]);
+	int err = 0;
+	ssize_t n;
+	do
+		n = read(errpipe[0], &err, sizeof(err));
+	while (n < 0 && errno == EINTR);
+	close(errpipe[0]);
+	if (n == (ssize_t)sizeof(err)) {
+		waitpid(p, NULL, 0);
+		if (err == ENOENT)
+			return lc_err_setx(e, ENOENT, "QEMU not found (%s): install it with 'apt-get install qemu-system-x86'",
+					   argv[0]);
+		return lc_err_set(e, err, "cannot run %s", argv[0]);
 	}
 	*pid = p;
 	return 0;
