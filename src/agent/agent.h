@@ -1,0 +1,34 @@
+/* The agent's context: one per guest, owned by main(). Everything the
+ * modules share goes through it (no global mutable state). */
+#ifndef LCVM_AGENT_AGENT_H
+#define LCVM_AGENT_AGENT_H
+
+#include <stdbool.h>
+
+#include "agent/modlist.h"
+
+struct ev_loop;
+struct ttrpc_server;
+struct agent_container;
+
+enum agent_cevent {
+	AGENT_EV_STARTED,   /* crun finished: c->pid set, or c->start_error */
+	AGENT_EV_EXITED,    /* the container's init exited: c->exit_status */
+};
+
+struct agent {
+	struct ev_loop *loop;
+	struct agent_modlist mods;
+	struct ttrpc_server *srv;
+	int sigfd;     /* signalfd for SIGCHLD */
+	int listen_fd; /* vsock LCVM_PORT_AGENT, or -1 */
+	struct agent_container *containers; /* owned list, newest first */
+	unsigned next_idx;                  /* names /run/lcvm/<idx> */
+	const char *run_dir;                /* AGENT_RUN_DIR; tests use a temp dir */
+	char kernel_release[65];
+	bool selftest;
+	/* Called for container state changes (service.c or the self-test). */
+	void (*on_event)(struct agent *a, struct agent_container *c, enum agent_cevent ev);
+};
+
+#endif

@@ -1,0 +1,440 @@
+#include "agent/container.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent/blkdev.h"
+#include "agent/log.h"
+#include "agent/oci_config.h"
+#include "agent/vsock.h"
+#include "agent/wstatus.h"
+#include "util/cleanup.h"
+
+struct agent_container *agent_container_find(struct agent *a, const char *id)
+{
+	for (struct agent_container *c = a->containers; c; c = c->next)
+		if (strcmp(c->id, id) == 0)
+			return c;
+	return NULL;
+}
+
+int agent_overlay_opts(char *buf, size_t len, const char *dir, size_t n_layers, bool has_upper)
+{
+	size_t off = 0;
+	int n = snprintf(buf, len, "lowerdir=");
+	for (size_t i = 0; n >= 0 && (size_t)n < len - off && i < n_layers; i++) {
+		off += (size_t)n;
+		n = snprintf(buf + off, len - off, "%s%s/l%zu", i ? ":" : "", dir, i);
+	}
+	if (n >= 0 && (size_t)n < len - off && has_upper) {
+		off += (size_t)n;
+		/* volatile: the upper is per container and thrown away, so
+		 * overlayfs may skip syncs (each one is emulated disk work). */
+		n = snprintf(buf + off, len - off, ",upperdir=%s/s/upper,workdir=%s/s/work,volatile", dir, dir);
+	}
+	if (n < 0 || (size_t)n >= len - off)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+int agent_parse_pid(const char *text, pid_t *pid)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(text, &end, 10);
+	while (*end == '\n' || *end == ' ')
+		end++;
+	if (errno || end == text || *end || v <= 0 || v > 0x400000) /* PID_MAX_LIMIT */
+		return -EINVAL;
+	*pid = (pid_t)v;
+	return 0;
+}
+
+/* --- mounts ---------------------------------------------------------------*/
+
+static int do_mount(struct agent_container *c, const char *src, const char *target, const char *type,
+		    unsigned long flags, const char *data, struct lc_err *e)
+{
+	if (mkdir(target, 0755) < 0 && errno != EEXIST)
+		return lc_err_set(e, errno, "mkdir %s", target);
+	char **nm = realloc(c->mounts, (c->n_mounts + 1) * sizeof(*nm));
+	if (!nm)
+		return -ENOMEM;
+	c->mounts = nm;
+	char *copy = strdup(target);
+	if (!copy)
+		return -ENOMEM;
+	if (mount(src, target, type, flags, data) < 0) {
+		int err = errno;
+		free(copy);
+		return lc_err_set(e, err, "mount %s (%s) on %s", src, type, target);
+	}
+	c->mounts[c->n_mounts++] = copy;
+	return 0;
+}
+
+static void unmount_all(struct agent_container *c)
+{
+	while (c->n_mounts > 0) {
+		char *m = c->mounts[--c->n_mounts];
+		if (umount2(m, MNT_DETACH) < 0)
+			agent_log("umount %s: %s", m, strerror(errno));
+		free(m);
+	}
+	free(c->mounts);
+	c->mounts = NULL;
+}
+
+static int mount_disk(struct agent *a, struct agent_container *c, const Lcvm__Agent__V1__Layer *l,
+		      const char *target, bool ro, struct lc_err *e)
+{
+	struct lc_err me = { { 0 } };
+	if (agent_modlist_load_group(&a->mods, l->fstype, &me) < 0)
+		agent_log("%s", me.msg); /* the mount below says whether it mattered */
+	char name[AGENT_BLKDEV_NAME_MAX];
+	int r = agent_blkdev_by_serial(AGENT_SYS_BLOCK, l->serial, name, sizeof(name));
+	if (r < 0)
+		return lc_err_set(e, -r, "no disk with serial %s", l->serial);
+	char dev[64];
+	snprintf(dev, sizeof(dev), "/dev/%s", name);
+	/* noload: never replay an ext4 journal on a read-only layer disk. */
+	const char *data = ro && strcmp(l->fstype, "ext4") == 0 ? "noload" : NULL;
+	return do_mount(c, dev, target, l->fstype, (ro ? MS_RDONLY : 0) | MS_NODEV, data, e);
+}
+
+static int mkdirs_upper(const char *dir, struct lc_err *e)
+{
+	char p[128];
+	static const char *const sub[] = { "upper", "work" };
+	for (size_t i = 0; i < ARRAY_SIZE(sub); i++) {
+		snprintf(p, sizeof(p), "%s/s/%s", dir, sub[i]);
+		if (mkdir(p, 0755) < 0 && errno != EEXIST)
+			return lc_err_set(e, errno, "mkdir %s", p);
+	}
+	return 0;
+}
+
+static int build_rootfs(struct agent *a, struct agent_container *c,
+			const Lcvm__Agent__V1__CreateContainerRequest *r, struct lc_err *e)
+{
+	char p[128], opts[4096];
+	int ret;
+	for (size_t i = 0; i < r->n_layers; i++) {
+		snprintf(p, sizeof(p), "%s/l%zu", c->dir, i);
+		if ((ret = mount_disk(a, c, r->layers[i], p, true, e)) < 0)
+			return lc_err_wrap(e, ret, "layer %zu", i);
+	}
+	snprintf(p, sizeof(p), "%s/rootfs", c->dir);
+	if (r->read_only && r->n_layers == 1) {
+		/* overlayfs needs two lowers when there is no upper: bind the layer. */
+		char l0[128];
+		snprintf(l0, sizeof(l0), "%s/l0", c->dir);
+		return do_mount(c, l0, p, NULL, MS_BIND, NULL, e);
+	}
+	bool upper = !r->read_only;
+	if (upper) {
+		char s[128];
+		snprintf(s, sizeof(s), "%s/s", c->dir);
+		ret = r->scratch ? mount_disk(a, c, r->scratch, s, false, e)
+				 : do_mount(c, "tmpfs", s, "tmpfs", MS_NODEV, "mode=0755", e);
+		if (ret < 0 || (ret = mkdirs_upper(c->dir, e)) < 0)
+			return lc_err_wrap(e, ret, "scratch");
+	}
+	if ((ret = agent_overlay_opts(opts, sizeof(opts), c->dir, r->n_layers, upper)) < 0)
+		return lc_err_set(e, -ret, "overlay options");
+	struct lc_err me = { { 0 } };
+	if (agent_modlist_load_group(&a->mods, "overlay", &me) < 0)
+		agent_log("%s", me.msg);
+	return do_mount(c, "overlay", p, "overlay", 0, opts, e);
+}
+
+/* 9P shares: v9fs over a vsock stream to the host's 9P server (trans=fd).
+ * access=client: one attach for the whole share and permission checks done
+ * by the guest kernel against the owners and modes the server reports, as
+ * for a local filesystem; the container's users never need their own attach
+ * (access=user) and the server needs no per-uid state. The kernel takes its
+ * own references on the fd at mount time, so ours is closed right after. */
+static int mount_9p(struct agent *a, struct agent_container *c,
+		    const Lcvm__Agent__V1__CreateContainerRequest *r, struct agent_oci_bind *binds,
+		    struct lc_err *e)
+{
+	if (r->n_mounts == 0)
+		return 0;
+	struct lc_err me = { { 0 } };
+	if (agent_modlist_load_group(&a->mods, "9p", &me) < 0)
+		agent_log("%s", me.msg);
+	for (size_t i = 0; i < r->n_mounts; i++) {
+		const Lcvm__Agent__V1__Mount9p *m = r->mounts[i];
+		cleanup_close int fd = -1;
+		int ret = agent_vsock_connect(m->port, &fd);
+		if (ret < 0)
+			return lc_err_set(e, -ret, "9P share %zu: connect to host port %u", i, m->port);
+		char opts[256], target[128];
+		snprintf(opts, sizeof(opts), "trans=fd,rfdno=%d,wfdno=%d,version=9p2000.L,msize=%u,cache=%s,access=client",
+			 fd, fd, m->msize ? m->msize : AGENT_9P_DEFAULT_MSIZE,
+			 m->cache && m->cache[0] ? m->cache : AGENT_9P_DEFAULT_CACHE);
+		snprintf(target, sizeof(target), "%s/m%zu", c->dir, i);
+		ret = do_mount(c, "lcvm", target, "9p", MS_NODEV | (m->read_only ? MS_RDONLY : 0), opts, e);
+		if (ret < 0)
+			return lc_err_wrap(e, ret, "9P share %zu", i);
+		binds[i].source = c->mounts[c->n_mounts - 1];
+		binds[i].target = m->target;
+		binds[i].read_only = m->read_only;
+	}
+	return 0;
+}
+
+static int write_file(const char *path, const char *text, struct lc_err *e)
+{
+	cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return lc_err_set(e, errno, "create %s", path);
+	size_t len = strlen(text), off = 0;
+	while (off < len) {
+		ssize_t n = write(fd, text + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return lc_err_set(e, errno, "write %s", path);
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+static int write_bundle(struct agent_container *c, const Lcvm__Agent__V1__CreateContainerRequest *r,
+			const struct agent_oci_bind *binds, struct lc_err *e)
+{
+	char cg[AGENT_ID_MAX + 16], path[128];
+	snprintf(cg, sizeof(cg), "/lcvm/%s", c->id);
+	struct agent_oci_input in = {
+		.req = r, .rootfs = "rootfs", .cgroups_path = cg, .binds = binds, .n_binds = r->n_mounts,
+	};
+	cleanup_free char *json = NULL;
+	int ret = agent_oci_config(&in, &json, e);
+	if (ret < 0)
+		return ret;
+	snprintf(path, sizeof(path), "%s/config.json", c->dir);
+	return write_file(path, json, e);
+}
+
+static void container_free(struct agent_container *c)
+{
+	unmount_all(c);
+	free(c);
+}
+
+int agent_container_create(struct agent *a, const Lcvm__Agent__V1__CreateContainerRequest *r,
+			   struct agent_container **out, struct lc_err *e)
+{
+	int ret = agent_validate_create(r, e);
+	if (ret < 0)
+		return ret;
+	if (agent_container_find(a, r->id))
+		return lc_err_setx(e, EEXIST, "container %s already exists", r->id);
+	size_t n = 0;
+	for (struct agent_container *it = a->containers; it; it = it->next)
+		n++;
+	if (n >= AGENT_MAX_CONTAINERS)
+		return lc_err_setx(e, EMFILE, "too many containers (%u)", AGENT_MAX_CONTAINERS);
+	struct agent_container *c = calloc(1, sizeof(*c));
+	struct agent_oci_bind *binds = calloc(r->n_mounts + 1, sizeof(*binds));
+	if (!c || !binds) {
+		free(c);
+		free(binds);
+		return lc_err_setx(e, ENOMEM, "out of memory");
+	}
+	snprintf(c->id, sizeof(c->id), "%s", r->id);
+	snprintf(c->dir, sizeof(c->dir), "%s/%u", a->run_dir, a->next_idx++);
+	c->crun_pid = c->pid = -1;
+	c->stdio_ports[0] = r->process->stdin_port;
+	c->stdio_ports[1] = r->process->stdout_port;
+	c->stdio_ports[2] = r->process->stderr_port;
+	if (mkdir(a->run_dir, 0700) < 0 && errno != EEXIST)
+		ret = lc_err_set(e, errno, "mkdir %s", a->run_dir);
+	else if (mkdir(c->dir, 0700) < 0)
+		ret = lc_err_set(e, errno, "mkdir %s", c->dir);
+	if (ret == 0)
+		ret = build_rootfs(a, c, r, e);
+	if (ret == 0)
+		ret = mount_9p(a, c, r, binds, e);
+	if (ret == 0)
+		ret = write_bundle(c, r, binds, e);
+	free(binds);
+	if (ret < 0) {
+		container_free(c);
+		return ret;
+	}
+	c->state = AGENT_C_CREATED;
+	c->next = a->containers;
+	a->containers = c;
+	*out = c;
+	return 0;
+}
+
+/* --- start and reap -------------------------------------------------------*/
+
+int agent_container_start(struct agent *a, struct agent_container *c, const int stdio[3], struct lc_err *e)
+{
+	if (c->state != AGENT_C_CREATED)
+		return lc_err_setx(e, EBUSY, "container %s was already started", c->id);
+	char log[96], pidf[96], logopt[112];
+	snprintf(log, sizeof(log), "%s/crun.log", c->dir);
+	snprintf(pidf, sizeof(pidf), "%s/pid", c->dir);
+	snprintf(logopt, sizeof(logopt), "--log=file:%s", log);
+	/* crun's own errors go to its log (read back on failure), never into
+	 * the container's stderr stream. */
+	char *argv[] = { "crun", logopt, "run", "--detach", "--bundle", c->dir, "--pid-file", pidf, c->id, NULL };
+	char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t at;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawnattr_init(&at);
+	for (int i = 0; i < 3; i++)
+		posix_spawn_file_actions_adddup2(&fa, stdio[i], i);
+	/* The agent blocks SIGCHLD (signalfd) and ignores SIGPIPE: undo both. */
+	sigset_t none, def;
+	sigemptyset(&none);
+	sigemptyset(&def);
+	sigaddset(&def, SIGCHLD);
+	sigaddset(&def, SIGPIPE);
+	posix_spawnattr_setsigmask(&at, &none);
+	posix_spawnattr_setsigdefault(&at, &def);
+	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
+	pid_t pid;
+	int r = posix_spawn(&pid, AGENT_CRUN, &fa, &at, argv, envp);
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&at);
+	if (r != 0)
+		return lc_err_set(e, r, "spawn %s", AGENT_CRUN);
+	c->crun_pid = pid;
+	c->state = AGENT_C_STARTING;
+	(void)a;
+	return 0;
+}
+
+static void read_crun_error(struct agent_container *c)
+{
+	char path[96], buf[4096];
+	snprintf(path, sizeof(path), "%s/crun.log", c->dir);
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+	snprintf(c->start_msg, sizeof(c->start_msg), "crun failed");
+	if (fd < 0)
+		return;
+	/* The last non-empty line is crun's error. */
+	off_t size = lseek(fd, 0, SEEK_END);
+	off_t from = size > (off_t)sizeof(buf) - 1 ? size - (off_t)sizeof(buf) + 1 : 0;
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, from);
+	if (n <= 0)
+		return;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+		n--;
+	buf[n] = '\0';
+	char *line = strrchr(buf, '\n');
+	snprintf(c->start_msg, sizeof(c->start_msg), "crun: %s", line ? line + 1 : buf);
+}
+
+static int read_pidfile(struct agent_container *c, pid_t *pid)
+{
+	char path[96], buf[32];
+	snprintf(path, sizeof(path), "%s/pid", c->dir);
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return agent_parse_pid(buf, pid);
+}
+
+static void emit(struct agent *a, struct agent_container *c, enum agent_cevent ev)
+{
+	if (a->on_event)
+		a->on_event(a, c, ev);
+}
+
+static void on_crun_exit(struct agent *a, struct agent_container *c, int ws)
+{
+	c->crun_pid = -1;
+	pid_t pid;
+	if (!WIFEXITED(ws) || WEXITSTATUS(ws) != 0 || read_pidfile(c, &pid) < 0) {
+		read_crun_error(c);
+		c->start_error = -EIO;
+		c->state = AGENT_C_STOPPED;
+		c->exit_status = 127; /* docker's status for a command that cannot run */
+		agent_log("container %s: %s", c->id, c->start_msg);
+		emit(a, c, AGENT_EV_STARTED);
+		return;
+	}
+	c->pid = pid;
+	c->state = c->init_exited ? AGENT_C_STOPPED : AGENT_C_RUNNING;
+	emit(a, c, AGENT_EV_STARTED);
+	if (c->init_exited)
+		emit(a, c, AGENT_EV_EXITED);
+}
+
+static void on_init_exit(struct agent *a, struct agent_container *c, int ws)
+{
+	c->init_exited = true;
+	c->exit_status = agent_exit_status(ws);
+	if (c->state == AGENT_C_RUNNING) {
+		c->state = AGENT_C_STOPPED;
+		emit(a, c, AGENT_EV_EXITED);
+	}
+}
+
+/* A pid we did not spawn: a container's init re-parented to us whose crun
+ * exit we have not reaped yet (both can be reaped in one pass, in either
+ * order), or any other orphan. crun writes the pid file before it exits. */
+static struct agent_container *find_by_pid(struct agent *a, pid_t pid)
+{
+	for (struct agent_container *c = a->containers; c; c = c->next) {
+		pid_t p;
+		if (c->pid == pid && !c->init_exited)
+			return c;
+		if (c->state == AGENT_C_STARTING && c->pid < 0 && read_pidfile(c, &p) == 0 && p == pid) {
+			c->pid = p;
+			return c;
+		}
+	}
+	return NULL;
+}
+
+void agent_reap(struct agent *a)
+{
+	for (;;) {
+		int ws;
+		pid_t pid = waitpid(-1, &ws, WNOHANG);
+		if (pid <= 0)
+			return;
+		struct agent_container *c;
+		for (c = a->containers; c; c = c->next)
+			if (c->crun_pid == pid)
+				break;
+		if (c) {
+			on_crun_exit(a, c, ws);
+			continue;
+		}
+		c = find_by_pid(a, pid);
+		if (c)
+			on_init_exit(a, c, ws);
+	}
+}
+
+void agent_containers_teardown(struct agent *a)
+{
+	kill(-1, SIGKILL); /* from PID 1: every other process */
+	while (waitpid(-1, NULL, WNOHANG) > 0)
+		;
+	for (struct agent_container *c = a->containers; c; c = c->next)
+		unmount_all(c);
+}

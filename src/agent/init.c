@@ -1,0 +1,175 @@
+#include "agent/init.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "agent/log.h"
+#include "util/cleanup.h"
+
+#define NEWROOT "/.lcvm-root"
+
+/* The initramfs root is the kernel's "rootfs" mount, which has no parent, so
+ * pivot_root(2) (crun's default way into the container's rootfs) fails
+ * on it with EINVAL. Rather than `crun --no-pivot` (chroot-like: the
+ * container could walk back out of its root with a second chroot) or
+ * copying the initramfs into a tmpfs (emulated copies of megabytes), bind
+ * the root onto itself and chroot into the bind: the new root is an ordinary
+ * mount with a parent, and pivot_root works inside containers. Costs four
+ * syscalls. Same dance as switch_root, without deleting anything. */
+static int reroot(struct lc_err *e)
+{
+	if (mkdir(NEWROOT, 0700) < 0 && errno != EEXIST)
+		return lc_err_set(e, errno, "mkdir " NEWROOT);
+	if (mount("/", NEWROOT, NULL, MS_BIND, NULL) < 0)
+		return lc_err_set(e, errno, "bind / on " NEWROOT);
+	if (chdir(NEWROOT) < 0)
+		return lc_err_set(e, errno, "chdir " NEWROOT);
+	if (mount(".", "/", NULL, MS_MOVE, NULL) < 0)
+		return lc_err_set(e, errno, "move " NEWROOT " to /");
+	if (chroot(".") < 0 || chdir("/") < 0)
+		return lc_err_set(e, errno, "chroot into the bound root");
+	return 0;
+}
+
+struct fs_mount {
+	const char *target, *type;
+	unsigned long flags;
+	const char *data;
+};
+
+static const struct fs_mount base_mounts[] = {
+	{ "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL },
+	{ "/sys", "sysfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL },
+	{ "/dev", "devtmpfs", MS_NOSUID, "mode=0755" },
+	{ "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "gid=5,mode=0620,ptmxmode=0666" },
+	{ "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777" },
+	{ "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755" },
+	{ "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777" },
+	{ "/sys/fs/cgroup", "cgroup2", MS_NOSUID | MS_NODEV | MS_NOEXEC, "nsdelegate" },
+};
+
+static int mount_base(struct lc_err *e)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(base_mounts); i++) {
+		const struct fs_mount *m = &base_mounts[i];
+		if (mkdir(m->target, 0755) < 0 && errno != EEXIST)
+			return lc_err_set(e, errno, "mkdir %s", m->target);
+		if (mount(m->type, m->target, m->type, m->flags, m->data) < 0 && errno != EBUSY)
+			return lc_err_set(e, errno, "mount %s on %s", m->type, m->target);
+	}
+	return 0;
+}
+
+/* stdin from /dev/null, stdout/stderr to the console: the kernel may have
+ * started us without any fd when the initramfs has no /dev/console. */
+static int setup_console(struct lc_err *e)
+{
+	cleanup_close int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+	cleanup_close int con = open("/dev/console", O_WRONLY | O_NOCTTY | O_CLOEXEC);
+	if (null < 0 || con < 0)
+		return lc_err_set(e, errno, "open /dev/null or /dev/console");
+	if (dup2(null, 0) < 0 || dup2(con, 1) < 0 || dup2(con, 2) < 0)
+		return lc_err_set(e, errno, "dup2 console");
+	return 0;
+}
+
+/* crun creates the container's cgroup below the root; the controllers it
+ * needs must be enabled in the root's subtree_control first. One write per
+ * controller, so one the kernel lacks does not block the others. */
+static void enable_controllers(void)
+{
+	static const char *const ctl[] = { "+cpu", "+memory", "+pids" };
+	cleanup_close int fd = open("/sys/fs/cgroup/cgroup.subtree_control", O_WRONLY | O_CLOEXEC);
+	if (fd < 0) {
+		agent_log("cgroup.subtree_control: %s", strerror(errno));
+		return;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(ctl); i++)
+		if (write(fd, ctl[i], strlen(ctl[i])) < 0)
+			agent_log("enable cgroup controller %s: %s", ctl[i], strerror(errno));
+}
+
+/* The container shares the VM's network; 127.0.0.1 must work in it. */
+static void loopback_up(void)
+{
+	cleanup_close int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	struct ifreq ifr = { 0 };
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "lo");
+	if (s < 0 || ioctl(s, SIOCGIFFLAGS, &ifr) < 0)
+		return;
+	ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		agent_log("bring up lo: %s", strerror(errno));
+}
+
+int agent_init_system(struct lc_err *e)
+{
+	int r = reroot(e);
+	if (r == 0)
+		r = mount_base(e);
+	if (r == 0)
+		r = setup_console(e);
+	if (r < 0)
+		return r;
+	enable_controllers();
+	loopback_up();
+	return 0;
+}
+
+bool agent_cmdline_has(const char *cmdline, const char *flag)
+{
+	size_t fl = strlen(flag);
+	if (fl == 0)
+		return false;
+	for (const char *p = cmdline; (p = strstr(p, flag)); p += fl) {
+		bool start_ok = p == cmdline || p[-1] == ' ' || p[-1] == '\t' || p[-1] == '\n';
+		char end = p[fl];
+		if (start_ok && (end == '\0' || end == ' ' || end == '\t' || end == '\n'))
+			return true;
+	}
+	return false;
+}
+
+int agent_read_cmdline(char *buf, size_t len)
+{
+	cleanup_close int fd = open("/proc/cmdline", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, len - 1);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
+void agent_poweroff(void)
+{
+	sync();
+	reboot(RB_POWER_OFF);
+	for (;;) /* PID 1 must not return, even if power-off failed */
+		pause();
+}
+
+void agent_fatal(const char *msg)
+{
+	char line[600];
+	int n = snprintf(line, sizeof(line), "lcvm-agent: fatal: %s\n", msg);
+	/* stderr may not be the console yet: try both. */
+	ssize_t w = write(2, line, (size_t)MIN(n, (int)sizeof(line) - 1));
+	int con = open("/dev/console", O_WRONLY | O_NOCTTY | O_CLOEXEC);
+	if (con >= 0 && con != 2) {
+		w = write(con, line, (size_t)MIN(n, (int)sizeof(line) - 1));
+		close(con);
+	}
+	(void)w;
+	agent_poweroff();
+}

@@ -1,0 +1,29 @@
+/* PID 1 duties: root, pseudo filesystems, cgroups, console, power-off. */
+#ifndef LCVM_AGENT_INIT_H
+#define LCVM_AGENT_INIT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "util/err.h"
+
+#define AGENT_CMDLINE_MAX 4096u
+
+/* Makes the initramfs root pivot_root-able, mounts /proc /sys /dev
+ * /dev/pts /dev/shm /run /tmp /sys/fs/cgroup, enables the cgroup
+ * controllers crun needs, points fds 0/1/2 at /dev/null and the console,
+ * brings up lo. A failure here is fatal for the guest (message in e). */
+int agent_init_system(struct lc_err *e);
+
+/* True when the whitespace-separated kernel command line holds the exact
+ * token `flag` (e.g. "lcvm.selftest=1"). Pure. */
+bool agent_cmdline_has(const char *cmdline, const char *flag);
+/* Reads /proc/cmdline into buf (NUL-terminated, truncated to len-1). */
+int agent_read_cmdline(char *buf, size_t len);
+
+/* Prints "lcvm-agent: fatal: <msg>" on the console and powers off. */
+__attribute__((noreturn)) void agent_fatal(const char *msg);
+/* sync + reboot(RB_POWER_OFF): QEMU (microvm with ACPI) exits. Never returns. */
+__attribute__((noreturn)) void agent_poweroff(void);
+
+#endif
