@@ -9,7 +9,11 @@
  * device (vhost_user.c); a virtq only points into it and must be stopped
  * (vq_stop) before that memory is unmapped.
  *
- * Limits are VQ_MAX_SIZE (ring size) and VQ_MAX_SEGS (iovecs per element). */
+ * Limits are VQ_MAX_SIZE (ring size) and VQ_MAX_SEGS (iovecs per element).
+ *
+ * A popped element's iovecs point into guest memory: complete (vq_push) or
+ * give back (vq_unpop) every element before returning to the event loop, as
+ * a vhost-user message may stop the ring or replace the memory table. */
 #ifndef LCVM_VSOCK_VIRTQ_H
 #define LCVM_VSOCK_VIRTQ_H
 
@@ -80,6 +84,7 @@ struct virtq {
 	bool event_idx;
 	bool indirect;
 	bool broken;                  /* latched on a corrupt ring; cleared by vq_setup */
+	bool notify_off;              /* vq_disable_notify() in force */
 };
 
 /* Configures q from ring addresses already translated to host pointers
@@ -103,6 +108,10 @@ void vq_stop(struct virtq *q);
  *            head >= num); q->broken is latched and every call returns -EIO */
 int vq_pop(struct virtq *q, struct vq_elem *e);
 
+/* Gives back the most recently popped, not yet pushed element so the next
+ * vq_pop returns it again (e.g. an rx chain that cannot be filled now). */
+void vq_unpop(struct virtq *q);
+
 /* Number of chains the driver has made available and we have not popped
  * (0 when broken or unconfigured). */
 unsigned vq_avail_count(struct virtq *q);
@@ -117,7 +126,9 @@ bool vq_should_notify(struct virtq *q);
 
 /* With EVENT_IDX: publish avail_event = last_avail so the driver kicks when
  * it adds more; returns true if buffers arrived meanwhile (re-check). Without
- * EVENT_IDX it only clears/sets used->flags NO_NOTIFY. */
+ * EVENT_IDX it only clears/sets used->flags NO_NOTIFY. vq_pop() itself keeps
+ * avail_event current (also when it finds the ring empty), so a caller that
+ * never calls these still gets every kick. */
 bool vq_enable_notify(struct virtq *q);
 void vq_disable_notify(struct virtq *q);
 
