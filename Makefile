@@ -33,7 +33,7 @@ CSTD     := -std=c11 -D_GNU_SOURCE
 WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-unknown-warning-option -Wno-format-truncation
 CFLAGS   ?= -O2 -g
 ALLCFLAGS := $(CSTD) $(WARN) $(CFLAGS) $(SANFLAGS) -Isrc -I$(B)/gen -MMD -MP
-HOST_LIBS := -lprotobuf-c -ljansson -lpthread
+HOST_LIBS := -lprotobuf-c -ljansson -lpthread -lcurl -larchive -lcrypto
 AGENT_LIBS := -l:libprotobuf-c.a -l:libjansson.a -lpthread
 
 # --- sources -----------------------------------------------------------------
