@@ -1,0 +1,85 @@
+#!/bin/sh
+# lcvm run end to end: real VMs (TCG here) with the built-in busybox image.
+. "$(dirname "$0")/lib.sh"
+
+# echo, and the guest kernel is not the host's
+out=$(lcvm run --rm busybox echo hello from the vm 2>"$T/err")
+check run_echo '[ "$out" = "hello from the vm" ]'
+guest_kernel=$(lcvm run --rm busybox uname -r 2>/dev/null)
+check run_own_kernel '[ -n "$guest_kernel" ] && [ "$guest_kernel" != "$(uname -r)" ]'
+
+# exit statuses: 0, 7, and 137 for SIGKILL
+lcvm run --rm busybox true 2>/dev/null; s0=$?
+lcvm run --rm busybox sh -c 'exit 7' 2>/dev/null; s7=$?
+lcvm run --rm busybox sh -c 'kill -9 $$' 2>/dev/null; s137=$?
+check exit_status_0 '[ "$s0" = 0 ]'
+check exit_status_7 '[ "$s7" = 7 ]'
+check exit_status_137 '[ "$s137" = 137 ]'
+
+# stdout and stderr stay apart
+lcvm run --rm busybox sh -c 'echo to-out; echo to-err >&2' >"$T/o" 2>"$T/e"
+strip_notice "$T/e"
+check stdout_separate '[ "$(cat "$T/o")" = to-out ]'
+check stderr_separate '[ "$(cat "$T/e")" = to-err ]'
+
+# 64 MiB to stdout, checked against the sha256 the guest computed
+lcvm run --rm busybox sh -c 'head -c 67108864 /dev/urandom >/tmp/blob && sha256sum /tmp/blob >&2 && cat /tmp/blob' \
+	2>"$T/sum" | sha256sum >"$T/hostsum"
+strip_notice "$T/sum"
+want=$(cut -d' ' -f1 "$T/sum"); got=$(cut -d' ' -f1 "$T/hostsum")
+check stdout_64MiB_sha256 '[ -n "$want" ] && [ "$want" = "$got" ]'
+
+# 64 MiB through -i stdin, EOF included
+head -c 67108864 /dev/urandom >"$T/in"
+want=$(sha256sum <"$T/in" | cut -d' ' -f1)
+got=$(lcvm run --rm -i busybox sha256sum <"$T/in" 2>/dev/null | cut -d' ' -f1)
+check stdin_64MiB_sha256 '[ "$want" = "$got" ]'
+got=$(cat "$T/in" | lcvm run --rm -i busybox sha256sum 2>/dev/null | cut -d' ' -f1)
+check stdin_pipe_64MiB_sha256 '[ "$want" = "$got" ]'
+
+# 4 concurrent runs, each correct
+for i in 1 2 3 4; do
+	lcvm run --rm busybox sh -c "echo run-$i; exit $i" >"$T/c$i" 2>/dev/null &
+	eval "pid$i=\$!"
+done
+ok=1
+for i in 1 2 3 4; do
+	eval "wait \$pid$i"; st=$?
+	[ "$st" = "$i" ] && [ "$(cat "$T/c$i")" = "run-$i" ] || ok=0
+done
+check concurrent_4 '[ "$ok" = 1 ]'
+
+check nothing_left_behind 'leftovers'
+
+# SIGINT to the CLI tears the VM down (synchronised on the container's own output)
+mkfifo "$T/fifo"
+lcvm run --rm busybox sh -c 'echo ready; exec sleep 1000' >"$T/fifo" 2>/dev/null &
+cli=$!
+read -r line <"$T/fifo"
+kill -INT "$cli"
+wait "$cli"; st=$?
+check sigint_status_130 '[ "$st" = 130 ] && [ "$line" = ready ]'
+check sigint_nothing_left 'leftovers'
+
+# the state of a container without --rm stays, with its exit status
+lcvm run busybox sh -c 'exit 3' 2>/dev/null
+dir=$(find "$ROOT/run" -mindepth 1 -maxdepth 1 -type d | head -1)
+check keep_state_without_rm '[ -n "$dir" ] && [ "$(cat "$dir/exit-status" 2>/dev/null)" = 3 ] && [ ! -e "$dir/vhost-user.sock" ]'
+rm -rf "$ROOT/run"
+
+# clear errors, exit 125
+lcvm run --rm no-such-image true 2>"$T/e"; st=$?
+check error_unknown_image '[ "$st" = 125 ] && grep -q "image '\''no-such-image'\'' not found" "$T/e"'
+lcvm run --bogus busybox true 2>"$T/e"; st=$?
+check error_bad_flag '[ "$st" = 125 ] && grep -q "unknown or incomplete option" "$T/e"'
+LCVM_QEMU=/nonexistent/qemu lcvm run --rm busybox true 2>"$T/e"; st=$?
+check error_qemu_missing '[ "$st" = 125 ] && grep -q "QEMU not found" "$T/e"'
+mkdir -p "$T/badguest"
+cp "$(dirname "$LCVM")/guest/vmlinux" "$T/badguest/" 2>/dev/null
+echo garbage >"$T/badguest/initramfs.cpio"
+cp -r "$(dirname "$LCVM")/guest/images" "$T/badguest/" 2>/dev/null
+LCVM_GUEST_DIR=$T/badguest lcvm run --rm busybox true 2>"$T/e"; st=$?
+check error_guest_fails_to_boot '[ "$st" = 125 ] && grep -q "VM stopped unexpectedly" "$T/e" && grep -q "console" "$T/e"'
+LCVM_BOOT_TIMEOUT_MS=1 lcvm run --rm busybox true 2>"$T/e"; st=$?
+check error_agent_timeout '[ "$st" = 125 ] && grep -q "did not answer within" "$T/e"'
+check errors_nothing_left 'leftovers'
