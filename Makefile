@@ -57,7 +57,7 @@ HELPER_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(TEST_HELPER_SRC))
 # Agent modules other than main.c, compiled with host flags so tests/unit/test_agent_*.c can use them.
 AGENT_LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(filter-out src/agent/main.c,$(wildcard src/agent/*.c)))
 
-all: $(B)/lcvm $(B)/lcvm-agent $(UNIT_BIN) $(B)/lcvm-conformance
+all: $(B)/lcvm $(B)/lcvm-agent $(AGENT_LIB_OBJ) $(UNIT_BIN) $(B)/lcvm-conformance
 .SECONDARY:
 .PHONY: all guest demo check check-unit check-integration bench fuzz install clean distclean
 
