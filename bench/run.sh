@@ -1,0 +1,57 @@
+#!/bin/sh
+# make bench: every figure beside its anchor, measured side by side in one run.
+#   cold start   lcvm run --rm busybox true  vs  bare QEMU boot of the same kernel
+#                (same machine type, accel, memory, cpus; initramfs whose init powers off)
+#   vsock        one connection (the container's stdout / stdin), MiB/s each way
+#   image size   bzImage + initramfs vs LCOW's 100 MB utility VM
+# Prints a markdown table; docs/benchmarks.md records a run of it.
+set -eu
+cd "$(dirname "$0")/.."
+LCVM=${LCVM:-build/lcvm}
+RUNS=${BENCH_RUNS:-7}
+G=build/guest
+T=$(mktemp -d /tmp/lcvm-bench.XXXXXX)
+trap 'pkill -KILL -f "$T" 2>/dev/null; rm -rf "$T"' EXIT
+lcvm() { "$LCVM" --root "$T/root" "$@" 2>>"$T/stderr"; }
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
+
+# --- cold start: alternate bare and lcvm so both see the same machine load ---
+: >"$T/bare"; : >"$T/lcvm"; hangs=0; fails=0
+lcvm run --rm busybox true || true   # warm the page cache and the TSC cache
+i=0
+while [ "$i" -lt "$RUNS" ]; do
+	out=$(bench/bare-boot.sh -n 1 -t 30 "$G" | tail -n 1)
+	case "$out" in
+	*"(1 runs"*) echo "$out" | sed 's/.*median: \([0-9]*\)\.\([0-9]*\) s.*/\1\2/' | sed 's/^0*//' >>"$T/bare" ;;
+	*) hangs=$((hangs + 1)) ;;
+	esac
+	t0=$(now_ms)
+	if lcvm run --rm busybox true; then echo $(($(now_ms) - t0)) >>"$T/lcvm"; else fails=$((fails + 1)); fi
+	i=$((i + 1))
+done
+bare=$(median <"$T/bare"); cold=$(median <"$T/lcvm")
+ratio=$(awk -v a="$cold" -v b="$bare" 'BEGIN {printf "%.2f", a / b}')
+
+# --- vsock throughput on one connection: time(256 MiB) - time(nothing) ---
+size_mib=256
+t0=$(now_ms); lcvm run --rm busybox true; base=$(($(now_ms) - t0))
+t0=$(now_ms); lcvm run --rm busybox dd if=/dev/zero bs=1M count=$size_mib | cat >/dev/null; g2h=$(($(now_ms) - t0))
+head -c $((size_mib * 1048576)) /dev/zero >"$T/in"
+t0=$(now_ms); lcvm run --rm -i busybox sh -c 'cat >/dev/null' <"$T/in"; h2g=$(($(now_ms) - t0))
+mibs() { awk -v s="$size_mib" -v t="$1" -v b="$base" 'BEGIN {d = (t - b) / 1000; if (d <= 0) d = 0.001; printf "%.0f", s / d}'; }
+
+# --- image size ---
+kz=$(stat -c %s "$G/vmlinuz"); ird=$(stat -c %s "$G/initramfs.cpio")
+total_mb=$(awk -v a="$kz" -v b="$ird" 'BEGIN {printf "%.1f", (a + b) / 1e6}')
+
+cat <<TABLE
+| figure | lcvm | anchor | ratio |
+|---|---|---|---|
+| cold start, median of $RUNS (\`lcvm run --rm busybox true\` vs bare boot) | ${cold} ms | ${bare} ms | **${ratio}** |
+| boot hangs / failed runs | $fails | $hangs | |
+| vsock guest→host, one connection (${size_mib} MiB stdout) | $(mibs "$g2h") MiB/s | | |
+| vsock host→guest, one connection (${size_mib} MiB stdin) | $(mibs "$h2g") MiB/s | | |
+| guest image: bzImage + initramfs | ${total_mb} MB | 100 MB (LCOW) | $(awk -v a="$total_mb" 'BEGIN {printf "%.2f", a / 100}') |
+TABLE
+echo "(TCG; $(nproc) CPUs; runs alternate bare and lcvm; $(date -u +%Y-%m-%d))"
