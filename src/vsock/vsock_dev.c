@@ -1,0 +1,288 @@
+#include "vsock/vsock_dev.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/cleanup.h"
+#include "util/evloop.h"
+#include "vsock/virtq.h"
+
+/* Transitional, until vhost_user.c is committed: without it the device runs
+ * its engine only and vsock_dev_listen fails with ENOSYS. */
+#if __has_include("vsock/vhost_user.c")
+#include "vsock/vhost_user.h"
+#define HAVE_VU 1
+#else
+#define HAVE_VU 0
+#endif
+
+/* Work per pump before yielding to the loop (fairness with other fds). */
+#define PUMP_BUDGET 512u
+
+struct vsock_dev {
+	struct ev_loop *loop;
+	struct vu_dev *vu;
+	struct vsock_engine *eng;
+	uint8_t config[8];        /* le64 guest_cid */
+	long long pump_timer;     /* > 0 while a pump is scheduled */
+	bool freeing;             /* no reset callbacks into a dying engine */
+	struct vq_elem elem;      /* scratch for the chain being handled */
+};
+
+static long pump_cb(struct ev_loop *loop, long long id, void *data);
+
+static void schedule_pump(void *opaque)
+{
+	struct vsock_dev *d = opaque;
+	if (d->pump_timer > 0)
+		return;
+	long long id = ev_timer_add(d->loop, 0, pump_cb, d);
+	d->pump_timer = id > 0 ? id : 0;
+}
+
+/* Payload view: the element's iovecs of one direction from byte 44 on. */
+static int slice_iov(const struct vq_elem *el, unsigned first, unsigned n, struct iovec *out)
+{
+	size_t skip = VSOCK_HDR_SIZE;
+	int k = 0;
+	for (unsigned i = first; i < first + n && i < VQ_MAX_SEGS; i++) {
+		size_t l = el->iov[i].len;
+		if (skip >= l) {
+			skip -= l;
+			continue;
+		}
+		out[k].iov_base = el->iov[i].base + skip;
+		out[k].iov_len = l - skip;
+		skip = 0;
+		k++;
+	}
+	return k;
+}
+
+static void handle_tx(struct vsock_dev *d, const struct vq_elem *el)
+{
+	uint8_t raw[VSOCK_HDR_SIZE];
+	struct vsock_hdr h;
+	if (vq_read_out(el, 0, raw, sizeof(raw)) < sizeof(raw) ||
+	    vsock_hdr_decode(raw, sizeof(raw), &h) < 0)
+		return;
+	/* Short chains and oversized payloads are invalid: drop them. */
+	if (h.len > VSOCK_MAX_PAYLOAD || el->out_bytes < VSOCK_HDR_SIZE + (uint64_t)h.len)
+		return;
+	struct iovec iov[VQ_MAX_SEGS];
+	int n = slice_iov(el, 0, el->n_out, iov);
+	vsock_engine_guest_pkt(d->eng, &h, iov, n);
+}
+
+/* Returns true if the budget ran out with work left. */
+static bool drain_tx(struct vsock_dev *d, struct virtq *tx, unsigned idx)
+{
+	bool pushed = false, more = false;
+	for (unsigned budget = PUMP_BUDGET;;) {
+		int r = vq_pop(tx, &d->elem);
+		if (r == -EINVAL)
+			continue; /* completed by virtq already */
+		if (r < 0)
+			break;
+		if (r == 0) {
+			if (vq_enable_notify(tx))
+				continue;
+			break;
+		}
+		handle_tx(d, &d->elem);
+		vq_push(tx, &d->elem, 0);
+		pushed = true;
+		if (!--budget) {
+			more = true;
+			break;
+		}
+	}
+#if HAVE_VU
+	if (pushed && vq_should_notify(tx))
+		vu_dev_notify(d->vu, idx);
+#else
+	(void)idx;
+	(void)pushed;
+#endif
+	return more;
+}
+
+static bool fill_rx(struct vsock_dev *d, struct virtq *rx, unsigned idx)
+{
+	bool pushed = false, more = false;
+	unsigned budget = PUMP_BUDGET;
+	while (vsock_engine_has_output(d->eng)) {
+		struct vq_elem *el = &d->elem;
+		int r = vq_pop(rx, el);
+		if (r == -EINVAL)
+			continue;
+		if (r < 0)
+			break;
+		if (r == 0) {
+			if (vq_enable_notify(rx))
+				continue;
+			break;
+		}
+		uint32_t used = 0;
+		if (el->in_bytes >= VSOCK_HDR_SIZE) {
+			struct iovec iov[VQ_MAX_SEGS];
+			int n = slice_iov(el, el->n_out, el->n_in, iov);
+			struct vsock_hdr h;
+			if (vsock_engine_next_pkt(d->eng, &h, iov, n, el->in_bytes - VSOCK_HDR_SIZE)) {
+				uint8_t raw[VSOCK_HDR_SIZE];
+				vsock_hdr_encode(&h, raw);
+				vq_write_in(el, 0, raw, sizeof(raw));
+				used = VSOCK_HDR_SIZE + h.len;
+			}
+		}
+		vq_push(rx, el, used); /* used 0: a buffer too small for a header */
+		pushed = true;
+		if (!--budget) {
+			more = vsock_engine_has_output(d->eng);
+			break;
+		}
+	}
+#if HAVE_VU
+	if (pushed && vq_should_notify(rx))
+		vu_dev_notify(d->vu, idx);
+#else
+	(void)idx;
+	(void)pushed;
+#endif
+	return more;
+}
+
+/* Tx first (it frees the guest's replies and refreshes credit), then rx. */
+static void pump(struct vsock_dev *d)
+{
+#if HAVE_VU
+	bool more = false;
+	struct virtq *tx = vu_dev_queue(d->vu, VSOCK_DEV_TX_QUEUE);
+	if (tx)
+		more |= drain_tx(d, tx, VSOCK_DEV_TX_QUEUE);
+	struct virtq *rx = vu_dev_queue(d->vu, VSOCK_DEV_RX_QUEUE);
+	if (rx)
+		more |= fill_rx(d, rx, VSOCK_DEV_RX_QUEUE);
+	if (more)
+		schedule_pump(d);
+#else
+	(void)d;
+	(void)drain_tx;
+	(void)fill_rx;
+#endif
+}
+
+static long pump_cb(struct ev_loop *loop, long long id, void *data)
+{
+	struct vsock_dev *d = data;
+	(void)loop;
+	(void)id;
+	d->pump_timer = 0;
+	pump(d);
+	return EV_NOMORE;
+}
+
+#if HAVE_VU
+static void on_kick(void *opaque, unsigned idx)
+{
+	(void)idx;
+	schedule_pump(opaque);
+}
+
+static void on_reset(void *opaque)
+{
+	struct vsock_dev *d = opaque;
+	if (!d->freeing)
+		vsock_engine_reset(d->eng); /* the guest forgot every connection */
+}
+#endif
+
+struct vsock_dev *vsock_dev_new(struct ev_loop *loop, uint32_t guest_cid,
+				const struct vsock_host_ops *ops, void *opaque)
+{
+	if (guest_cid <= VSOCK_HOST_CID || guest_cid == UINT32_MAX) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct vsock_dev *d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->loop = loop;
+	for (int i = 0; i < 8; i++)
+		d->config[i] = (uint8_t)((uint64_t)guest_cid >> (8 * i));
+	d->eng = vsock_engine_new(loop, guest_cid, ops, opaque, schedule_pump, d);
+	if (!d->eng)
+		goto fail;
+#if HAVE_VU
+	static const struct vu_dev_ops vops = { .queue_kick = on_kick, .reset = on_reset };
+	struct vu_dev_config cfg = {
+		.features = VSOCK_DEV_FEATURES,
+		.protocol_features = VSOCK_DEV_PROTOCOL_FEATURES,
+		.config = d->config,
+		.config_len = sizeof(d->config),
+		.nqueues = 2, /* QEMU 7.2 keeps the event queue */
+	};
+	d->vu = vu_dev_new(loop, &cfg, &vops, d);
+	if (!d->vu)
+		goto fail;
+#endif
+	return d;
+fail:
+	vsock_dev_free(d);
+	errno = ENOMEM;
+	return NULL;
+}
+
+int vsock_dev_listen(struct vsock_dev *d, const char *path, struct lc_err *e)
+{
+#if HAVE_VU
+	return vu_dev_listen(d->vu, path, e);
+#else
+	(void)d;
+	return lc_err_setx(e, ENOSYS, "vhost-user listener %s: vhost-user layer not built", path);
+#endif
+}
+
+int vsock_dev_attach_fd(struct vsock_dev *d, int fd)
+{
+#if HAVE_VU
+	return vu_dev_attach_fd(d->vu, fd);
+#else
+	(void)d;
+	(void)fd;
+	return -ENOSYS;
+#endif
+}
+
+int vsock_dev_connect_port(struct vsock_dev *d, uint32_t guest_port, int fd,
+			   void (*done)(void *opaque, int result), void *opaque,
+			   uint32_t *host_port)
+{
+	return vsock_engine_connect(d->eng, guest_port, fd, done, opaque, host_port);
+}
+
+int vsock_dev_connect(struct vsock_dev *d, uint32_t guest_port, int fd,
+		      void (*done)(void *opaque, int result), void *opaque)
+{
+	return vsock_engine_connect(d->eng, guest_port, fd, done, opaque, NULL);
+}
+
+unsigned vsock_dev_nconns(const struct vsock_dev *d)
+{
+	return vsock_engine_nconns(d->eng);
+}
+
+void vsock_dev_free(struct vsock_dev *d)
+{
+	if (!d)
+		return;
+	d->freeing = true;
+	if (d->pump_timer > 0)
+		ev_timer_del(d->loop, d->pump_timer);
+#if HAVE_VU
+	vu_dev_free(d->vu);
+#endif
+	vsock_engine_free(d->eng);
+	free(d);
+}
