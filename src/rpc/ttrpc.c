@@ -456,7 +456,6 @@ struct ttrpc_client *ttrpc_client_new(struct ev_loop *loop, int fd)
 {
 	struct ttrpc_client *c = calloc(1, sizeof(*c));
 	if (!c) {
-		close(fd);
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -465,7 +464,6 @@ struct ttrpc_client *ttrpc_client_new(struct ev_loop *loop, int fd)
 		c->calls[i].c = c;
 	int err = tconn_open(&c->io, loop, fd, client_io, c);
 	if (err) {
-		close(fd);
 		free(c);
 		errno = -err;
 		return NULL;
@@ -751,13 +749,10 @@ void ttrpc_server_free(struct ttrpc_server *s)
 int ttrpc_server_add_conn(struct ttrpc_server *s, int fd)
 {
 	struct sconn *sc = calloc(1, sizeof(*sc));
-	if (!sc) {
-		close(fd);
+	if (!sc)
 		return -ENOMEM;
-	}
 	int err = tconn_open(&sc->io, s->loop, fd, sconn_io, sc);
 	if (err) {
-		close(fd);
 		free(sc);
 		return err;
 	}
@@ -787,7 +782,8 @@ static void server_accept(struct ev_loop *loop, int fd, unsigned events, void *d
 	for (int i = 0; i < 16; i++) {
 		int c = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (c >= 0) {
-			ttrpc_server_add_conn(s, c);
+			if (ttrpc_server_add_conn(s, c) < 0)
+				close(c);
 			continue;
 		}
 		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {

@@ -22,6 +22,8 @@
  *   - the remaining gRPC codes, TTRPC_RESOURCE_EXHAUSTED is used by the server
  *     when a client exceeds TTRPC_MAX_INFLIGHT.
  *   - reply callbacks always get a non-NULL msg ("" when there is none).
+ *   - stated: when ttrpc_client_new/ttrpc_server_add_conn fail, the fd is
+ *     not closed (the caller still owns it).
  *
  * Ownership: the client and each server connection own their fd. Messages
  * passed to ttrpc_call()/ttrpc_reply() stay the caller's (they are packed
@@ -116,8 +118,8 @@ struct ttrpc_client;
  * local errno. The callback may call ttrpc_call() and ttrpc_client_free(). */
 typedef void (*ttrpc_reply_cb)(void *opaque, int status, ProtobufCMessage *resp, const char *msg);
 
-/* Takes ownership of fd (closed by ttrpc_client_free, also on failure: then
- * NULL is returned with errno set). Sets O_NONBLOCK. */
+/* Takes ownership of fd (closed by ttrpc_client_free) and sets O_NONBLOCK.
+ * On failure NULL is returned with errno set and fd stays the caller's. */
 struct ttrpc_client *ttrpc_client_new(struct ev_loop *loop, int fd);
 /* Fails every outstanding call with -ECANCELED before freeing. Safe from a
  * reply or close callback (the memory is released when the callback returns). */
@@ -169,7 +171,8 @@ struct ttrpc_server *ttrpc_server_new(struct ev_loop *loop, const struct ttrpc_m
  * stops listening. Safe from a handler (the memory is released when the
  * handler returns). */
 void ttrpc_server_free(struct ttrpc_server *s);
-/* Serves one connected stream fd (takes ownership, also on failure). */
+/* Serves one connected stream fd: takes ownership on success; on failure
+ * (-errno) fd stays the caller's. */
 int ttrpc_server_add_conn(struct ttrpc_server *s, int fd);
 /* Accepts connections on a listening socket (not owned, made non-blocking,
  * unregistered by ttrpc_server_free). One per server: -EBUSY otherwise. */
