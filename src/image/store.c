@@ -497,7 +497,7 @@ static void sweep(const char *dir, const struct hexset *keep)
 	cleanup_closedir DIR *d = opendir(dir);
 	struct dirent *de;
 	while (d && (de = readdir(d))) {
-		if (de->d_name[0] == '.' && (de->d_name[1] == 0 || de->d_name[1] == '.'))
+		if (de->d_name[0] == '.') /* ".", "..", conversions in progress */
 			continue;
 		if (!hexset_has(keep, de->d_name))
 			rm_rf_at(dirfd(d), de->d_name);
