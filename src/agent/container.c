@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "agent/blkdev.h"
+#include "agent/init.h"
 #include "agent/log.h"
 #include "agent/oci_config.h"
 #include "agent/vsock.h"
@@ -293,7 +294,8 @@ int agent_container_start(struct agent *a, struct agent_container *c, const int 
 	/* crun's own errors go to its log (read back on failure), never into
 	 * the container's stderr stream. */
 	char *argv[] = { "crun", logopt, "run", "--detach", "--bundle", c->dir, "--pid-file", pidf, c->id, NULL };
-	char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", NULL };
+	/* The binary is a read-only bind (init.c): crun need not copy itself. */
+	char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "_LIBCONTAINER_CLONED_BINARY=1", NULL };
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t at;
 	posix_spawn_file_actions_init(&fa);
@@ -310,11 +312,11 @@ int agent_container_start(struct agent *a, struct agent_container *c, const int 
 	posix_spawnattr_setsigdefault(&at, &def);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
 	pid_t pid;
-	int r = posix_spawn(&pid, AGENT_CRUN, &fa, &at, argv, envp);
+	int r = posix_spawn(&pid, AGENT_CRUN_PATH, &fa, &at, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
 	if (r != 0)
-		return lc_err_set(e, r, "spawn %s", AGENT_CRUN);
+		return lc_err_set(e, r, "spawn %s", AGENT_CRUN_PATH);
 	c->crun_pid = pid;
 	c->state = AGENT_C_STARTING;
 	(void)a;

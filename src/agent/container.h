@@ -26,7 +26,6 @@
 #include "util/err.h"
 
 #define AGENT_RUN_DIR "/run/lcvm"
-#define AGENT_CRUN "/usr/bin/crun"
 #define AGENT_MAX_CONTAINERS 256u
 #define AGENT_MAX_WAITERS 64u /* outstanding WaitContainer calls per container */
 #define AGENT_9P_DEFAULT_MSIZE (512u << 10)

@@ -8,6 +8,7 @@
 #include "util/err.h"
 
 #define AGENT_CMDLINE_MAX 4096u
+#define AGENT_CRUN_PATH "/usr/bin/crun"
 
 /* Makes the initramfs root pivot_root-able, mounts /proc /sys /dev
  * /dev/pts /dev/shm /run /tmp /sys/fs/cgroup, enables the cgroup
