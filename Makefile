@@ -21,7 +21,12 @@ PREFIX  ?= /usr/local
 SANITIZE ?=
 Q       := $(if $(V),,@)
 
-ifeq ($(SANITIZE),1)
+ifeq ($(FUZZ),1)
+# libFuzzer build of the library (clang only); harnesses link -fsanitize=fuzzer.
+B       := build/fuzz
+CC      := clang
+SANFLAGS := -fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else ifeq ($(SANITIZE),1)
 B       := build/san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 else
@@ -59,7 +64,7 @@ AGENT_LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(filter-out src/agent/main.c,$(wil
 
 all: $(B)/lcvm $(B)/lcvm-agent $(AGENT_LIB_OBJ) $(UNIT_BIN) $(B)/lcvm-conformance
 .SECONDARY:
-.PHONY: all guest demo check check-unit check-integration bench fuzz install clean distclean
+.PHONY: fuzzers all guest demo check check-unit check-integration bench fuzz install clean distclean
 
 # --- generated protocol code -------------------------------------------------
 $(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: proto/%.proto
@@ -98,6 +103,13 @@ $(B)/lcvm-agent: $(AGENT_OBJ)
 $(B)/lcvm-conformance: $(CONF_SRC)
 	@mkdir -p $(dir $@)
 	$(Q)if [ -n "$(CONF_SRC)" ]; then $(CC) $(CSTD) $(WARN) -O2 -static -o $@ $(CONF_SRC) -lpthread; else touch $@; fi
+
+# --- fuzz harnesses (make FUZZ=1 fuzzers) --------------------------------------
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(B)/fuzzers/%,$(FUZZ_SRC))
+fuzzers: $(FUZZ_BIN)
+$(B)/fuzzers/%: tests/fuzz/%.c $(B)/liblcvm.a $(AGENT_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(Q)$(CC) $(ALLCFLAGS) -fsanitize=fuzzer -Itests/unit -o $@ $< $(AGENT_LIB_OBJ) $(B)/liblcvm.a $(HOST_LIBS)
 
 # --- unit tests --------------------------------------------------------------
 $(B)/tests/test_agent_%: tests/unit/test_agent_%.c $(B)/liblcvm.a $(HELPER_OBJ) $(AGENT_LIB_OBJ)
