@@ -15,6 +15,7 @@
 #include "image/archive.h"
 #include "image/inspect.h"
 #include "image/ref.h"
+#include "image/registry.h"
 #include "image/store.h"
 #include "util/cleanup.h"
 #include "util/paths.h"
@@ -301,12 +302,106 @@ int cmd_image(const struct cli_globals *g, int argc, char **argv)
 	return cli_error("image: unknown command %s (inspect, ls, rm, pull, load, save, tag)", sub);
 }
 
+/* Options shared by pull and login; returns the index of the first operand or -1. */
+static int registry_opts(int argc, char **argv, struct img_pull_opts *o, bool *quiet, const char *usage)
+{
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
+		if (!strcmp(argv[i], "--insecure"))
+			o->insecure = true;
+		else if (!strcmp(argv[i], "--ca-cert") && i + 1 < argc)
+			o->ca_cert = argv[++i];
+		else if (!strncmp(argv[i], "--ca-cert=", 10))
+			o->ca_cert = argv[i] + 10;
+		else if (quiet && (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")))
+			*quiet = true;
+		else if (quiet && !strcmp(argv[i], "--no-convert"))
+			o->no_convert = true;
+		else
+			break;
+	}
+	return i;
+}
+
 int cmd_pull(const struct cli_globals *g, int argc, char **argv)
 {
-	return cli_error("%s: not implemented yet", argv[0]);
+	struct img_pull_opts o = { 0 };
+	bool quiet = false;
+	int i = registry_opts(argc, argv, &o, &quiet, NULL);
+	if (i != argc - 1)
+		return cli_error("pull: usage: lcvm pull [-q] [--insecure] [--ca-cert FILE] [--no-convert] IMAGE");
+	struct img_store s;
+	int r = open_store(g, &s);
+	if (r)
+		return r;
+	if (!quiet) {
+		o.progress = stderr;
+		o.tty = isatty(2);
+	}
+	char id[IMG_DIGEST_LEN + 1];
+	struct lc_err e = { { 0 } };
+	if (img_pull(&s, argv[i], &o, id, &e) < 0)
+		return cli_fail(&e);
+	printf("%s\n", quiet ? id : argv[i]);
+	return 0;
+}
+
+static int read_line(FILE *f, char *out, size_t n)
+{
+	if (!fgets(out, (int)n, f))
+		return -1;
+	out[strcspn(out, "\r\n")] = 0;
+	return 0;
 }
 
 int cmd_login(const struct cli_globals *g, int argc, char **argv)
 {
-	return cli_error("%s: not implemented yet", argv[0]);
+	struct img_pull_opts o = { 0 };
+	struct img_cred c = { { 0 }, { 0 } };
+	bool pass_stdin = false, have_pass = false;
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-'; i++) {
+		if ((!strcmp(argv[i], "-u") || !strcmp(argv[i], "--username")) && i + 1 < argc)
+			snprintf(c.user, sizeof(c.user), "%s", argv[++i]);
+		else if ((!strcmp(argv[i], "-p") || !strcmp(argv[i], "--password")) && i + 1 < argc)
+			snprintf(c.pass, sizeof(c.pass), "%s", argv[++i]), have_pass = true;
+		else if (!strcmp(argv[i], "--password-stdin"))
+			pass_stdin = true;
+		else if (!strcmp(argv[i], "--insecure"))
+			o.insecure = true;
+		else if (!strcmp(argv[i], "--ca-cert") && i + 1 < argc)
+			o.ca_cert = argv[++i];
+		else
+			break;
+	}
+	if (i != argc - 1)
+		return cli_error("login: usage: lcvm login [-u USER] [-p PASS | --password-stdin] [--insecure] [--ca-cert FILE] SERVER");
+	struct img_ref ref;
+	char probe[IMG_REF_MAX];
+	snprintf(probe, sizeof(probe), "%s/x", argv[i]);
+	struct lc_err e = { { 0 } };
+	if (img_ref_parse(probe, &ref, &e) < 0 || strcmp(ref.path, "x"))
+		return cli_error("login: %s is not a registry host", argv[i]);
+	if (!c.user[0]) {
+		fprintf(stderr, "Username: ");
+		if (read_line(stdin, c.user, sizeof(c.user)) < 0)
+			return cli_error("login: no username");
+	}
+	if (pass_stdin || !have_pass) {
+		if (!pass_stdin)
+			fprintf(stderr, "Password: ");
+		if (read_line(stdin, c.pass, sizeof(c.pass)) < 0)
+			return cli_error("login: no password");
+	}
+	char data[PATH_MAX];
+	if (lc_data_dir(g->root, data, sizeof(data)) < 0 || lc_mkdir_p(data, 0700) < 0)
+		return cli_error("login: cannot find or create the data directory");
+	int r = img_login_check(ref.domain, &c, &o, &e);
+	if (r == 0)
+		r = img_auth_put(data, ref.domain, &c, &e);
+	explicit_bzero(&c, sizeof(c));
+	if (r < 0)
+		return cli_error("login: %s", e.msg);
+	printf("Login Succeeded\n");
+	return 0;
 }
