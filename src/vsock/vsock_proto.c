@@ -380,6 +380,7 @@ static bool conn_flush(struct conn *c)
 static void conn_io(struct ev_loop *loop, int fd, unsigned events, void *data)
 {
 	struct conn *c = data;
+	struct vsock_engine *e = c->e;
 	(void)loop;
 	(void)fd;
 	if ((events & EV_HUP) && !(c->ev & EV_READ)) {
@@ -391,21 +392,20 @@ static void conn_io(struct ev_loop *loop, int fd, unsigned events, void *data)
 		c->rx_ready = true;
 		if (c->state == CS_CONNECTING) {
 			conn_reset(c, -ECONNRESET);
-			wake(c->e);
+			wake(e);
 			return;
 		}
 	} else if (events & (EV_READ | EV_HUP)) {
 		c->rx_ready = true;
 	}
 	if (c->bl_len && (events & (EV_WRITE | EV_HUP)) && c->state != CS_CONNECTING) {
-		struct vsock_engine *e = c->e;
 		if (!conn_flush(c)) {
 			wake(e);
 			return;
 		}
 	}
 	conn_refresh(c);
-	wake(c->e);
+	wake(e);
 }
 
 static long conn_timer(struct ev_loop *loop, long long id, void *data)
