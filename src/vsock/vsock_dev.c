@@ -99,7 +99,7 @@ static bool drain_tx(struct vsock_dev *d, struct virtq *tx, unsigned idx)
 		}
 	}
 #if HAVE_VU
-	if (pushed && vq_should_notify(tx))
+	if (pushed) /* once per batch; it asks vq_should_notify itself */
 		vu_dev_notify(d->vu, idx);
 #else
 	(void)idx;
@@ -144,7 +144,7 @@ static bool fill_rx(struct vsock_dev *d, struct virtq *rx, unsigned idx)
 		}
 	}
 #if HAVE_VU
-	if (pushed && vq_should_notify(rx))
+	if (pushed)
 		vu_dev_notify(d->vu, idx);
 #else
 	(void)idx;
@@ -271,6 +271,11 @@ int vsock_dev_connect(struct vsock_dev *d, uint32_t guest_port, int fd,
 unsigned vsock_dev_nconns(const struct vsock_dev *d)
 {
 	return vsock_engine_nconns(d->eng);
+}
+
+struct vu_dev *vsock_dev_vu(struct vsock_dev *d)
+{
+	return d->vu;
 }
 
 void vsock_dev_free(struct vsock_dev *d)
