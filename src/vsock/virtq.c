@@ -149,6 +149,7 @@ int vq_setup(struct virtq *q, const struct vq_mem *mem, uint16_t num, void *desc
 	q->used = used;
 	q->last_avail = last_avail;
 	q->used_idx = le16toh(q->used->idx);
+	q->signalled_used = q->used_idx; /* nothing to signal before a push */
 	q->event_idx = features & (1ULL << VQ_F_EVENT_IDX);
 	q->indirect = features & (1ULL << VQ_F_INDIRECT_DESC);
 	return 0;
@@ -335,7 +336,7 @@ bool vq_should_notify(struct virtq *q)
 	bool valid = q->signalled_used_valid;
 	q->signalled_used = new_idx;
 	q->signalled_used_valid = true;
-	if (valid && old == new_idx)
+	if (old == new_idx)
 		return false; /* nothing published since the last notification */
 	if (!q->event_idx)
 		return !(avail_flags(q) & AVAIL_F_NO_INTERRUPT);

@@ -9,7 +9,11 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <unistd.h>
+
+#include "util/evloop.h"
+#include "vsock/vhost_user.h"
 
 #define GUARD (64u * 1024u)
 #define PAGE 4096u
@@ -28,7 +32,8 @@ struct fdrv_q {
 	uint16_t last_used;  /* next used entry to read */
 	uint16_t next_desc;  /* round-robin descriptor allocation */
 	unsigned slot;       /* ring area slot in use (0/1), flipped by fdrv_move_rings */
-	int kick_fd, call_fd;
+	int kick_fd, call_fd, err_fd;
+	uint16_t base;       /* SET_VRING_BASE for the next fdrv_start */
 	struct posted *posted; /* indexed by head */
 };
 
@@ -47,9 +52,10 @@ struct fdrv {
 	struct fdrv_q q[FDRV_MAX_QUEUES];
 	struct dev_map maps[MAX_DEV_MAPS];
 	unsigned nmaps;
-	/* vhost-user side, used by fake_driver_vu.c-style helpers below */
+	/* vhost-user front-end */
 	int sock;
-	uint16_t stop_base[FDRV_MAX_QUEUES];
+	uint64_t offered, offered_proto, acked_proto;
+	uint8_t config[8];
 };
 
 static size_t align_up(size_t v, size_t a)
@@ -94,6 +100,7 @@ static void place_rings(struct fdrv *dr, unsigned q)
 	Q->avail_gpa = base + desc_bytes(n);
 	Q->used_gpa = align_up(Q->avail_gpa + avail_bytes(n), 4);
 	Q->avail_idx = Q->last_used = Q->next_desc = 0;
+	Q->base = 0;
 }
 
 struct fdrv *fdrv_new(const struct fdrv_opts *o)
@@ -104,7 +111,7 @@ struct fdrv *fdrv_new(const struct fdrv_opts *o)
 	dr->memfd = -1;
 	dr->sock = -1;
 	for (unsigned i = 0; i < FDRV_MAX_QUEUES; i++)
-		dr->q[i].kick_fd = dr->q[i].call_fd = -1;
+		dr->q[i].kick_fd = dr->q[i].call_fd = dr->q[i].err_fd = -1;
 	if (o)
 		dr->o = *o;
 	if (!dr->o.ram_size)
@@ -136,7 +143,8 @@ struct fdrv *fdrv_new(const struct fdrv_opts *o)
 		Q->posted = calloc(n, sizeof(*Q->posted));
 		Q->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 		Q->call_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-		if (!Q->posted || Q->kick_fd < 0 || Q->call_fd < 0)
+		Q->err_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (!Q->posted || Q->kick_fd < 0 || Q->call_fd < 0 || Q->err_fd < 0)
 			goto fail;
 		place_rings(dr, i);
 	}
@@ -156,6 +164,8 @@ void fdrv_free(struct fdrv *dr)
 			close(dr->q[i].kick_fd);
 		if (dr->q[i].call_fd >= 0)
 			close(dr->q[i].call_fd);
+		if (dr->q[i].err_fd >= 0)
+			close(dr->q[i].err_fd);
 	}
 	for (unsigned i = 0; i < dr->nmaps; i++)
 		munmap(dr->maps[i].res, dr->maps[i].len);
@@ -293,6 +303,7 @@ void fdrv_set_indices(struct fdrv *dr, unsigned q, uint16_t v)
 {
 	fdrv_set_avail_idx(dr, q, v);
 	dr->q[q].last_used = v;
+	dr->q[q].base = v;
 	*used_field(dr, q, 2) = v;
 }
 
@@ -433,10 +444,235 @@ void fdrv_kick(struct fdrv *dr, unsigned q)
 	}
 }
 
-uint64_t fdrv_take_call(struct fdrv *dr, unsigned q)
+static uint64_t take_event(int fd)
 {
 	uint64_t v;
-	if (read(dr->q[q].call_fd, &v, sizeof(v)) != sizeof(v))
+	if (read(fd, &v, sizeof(v)) != sizeof(v))
 		return 0;
 	return v;
+}
+
+uint64_t fdrv_take_call(struct fdrv *dr, unsigned q) { return take_event(dr->q[q].call_fd); }
+uint64_t fdrv_take_err(struct fdrv *dr, unsigned q) { return take_event(dr->q[q].err_fd); }
+int fdrv_err_fd(const struct fdrv *dr, unsigned q) { return dr->q[q].err_fd; }
+
+/* --- vhost-user front-end ---------------------------------------------------- */
+
+int fdrv_connect(struct fdrv *dr, struct vu_dev *d)
+{
+	int sv[2];
+	if (dr->sock >= 0 || socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0)
+		return -EBUSY;
+	int r = vu_dev_attach_fd(d, sv[1]);
+	if (r < 0) {
+		close(sv[0]);
+		return r;
+	}
+	dr->sock = sv[0];
+	return 0;
+}
+
+int fdrv_sock(const struct fdrv *dr) { return dr->sock; }
+
+void fdrv_disconnect(struct fdrv *dr)
+{
+	if (dr->sock >= 0)
+		close(dr->sock);
+	dr->sock = -1;
+}
+
+int fdrv_pump(struct ev_loop *loop)
+{
+	int total = 0;
+	for (int i = 0; i < 10000; i++) {
+		int r = ev_run_once(loop, 0);
+		if (r <= 0)
+			break;
+		total += r;
+	}
+	return total;
+}
+
+int fdrv_send(struct fdrv *dr, uint32_t request, uint32_t flags, const void *payload, uint32_t size,
+	      const int *fds, unsigned nfds)
+{
+	struct vu_hdr h = { request, flags, size };
+	struct iovec iov[2] = { { &h, sizeof(h) }, { (void *)(uintptr_t)payload, size } };
+	union {
+		struct cmsghdr c;
+		char buf[CMSG_SPACE(16 * sizeof(int))];
+	} cb;
+	struct msghdr mh = { .msg_iov = iov, .msg_iovlen = size ? 2 : 1 };
+	if (nfds > 16)
+		return -EINVAL;
+	if (nfds) {
+		memset(&cb, 0, sizeof(cb));
+		mh.msg_control = cb.buf;
+		mh.msg_controllen = CMSG_SPACE(nfds * sizeof(int));
+		struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(nfds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, nfds * sizeof(int));
+	}
+	ssize_t n = sendmsg(dr->sock, &mh, MSG_NOSIGNAL);
+	return n == (ssize_t)(sizeof(h) + size) ? 0 : -EPIPE;
+}
+
+int fdrv_recv(struct fdrv *dr, struct ev_loop *loop, struct vu_msg *m)
+{
+	fdrv_pump(loop);
+	ssize_t n = recv(dr->sock, &m->hdr, sizeof(m->hdr), MSG_DONTWAIT);
+	if (n == 0)
+		return -EPIPE;
+	if (n < 0)
+		return errno == EAGAIN ? 0 : -EPIPE;
+	if (n != sizeof(m->hdr) || m->hdr.size > sizeof(m->payload))
+		return -EPROTO;
+	if (m->hdr.size &&
+	    recv(dr->sock, m->payload, m->hdr.size, MSG_DONTWAIT) != (ssize_t)m->hdr.size)
+		return -EPROTO;
+	return 1;
+}
+
+/* Sends a request that QEMU expects an answer to and checks the answer the
+ * way QEMU 7.2's vhost-user.c does: same request, flags 0x5, exact size. */
+static int call(struct fdrv *dr, struct ev_loop *loop, uint32_t req, const void *p, uint32_t size,
+		void *out, uint32_t out_size)
+{
+	struct vu_msg m;
+	if (fdrv_send(dr, req, VU_FLAG_VERSION, p, size, NULL, 0) < 0 ||
+	    fdrv_recv(dr, loop, &m) != 1)
+		return -EPIPE;
+	if (m.hdr.request != req || m.hdr.flags != (VU_FLAG_VERSION | VU_FLAG_REPLY) ||
+	    m.hdr.size != out_size)
+		return -EPROTO;
+	memcpy(out, m.payload, out_size);
+	return 0;
+}
+
+static int send_u64(struct fdrv *dr, uint32_t req, uint64_t v, const int *fds, unsigned nfds)
+{
+	return fdrv_send(dr, req, VU_FLAG_VERSION, &v, sizeof(v), fds, nfds);
+}
+
+static int send_state(struct fdrv *dr, uint32_t req, uint32_t index, uint32_t num)
+{
+	struct vu_state s = { index, num };
+	return fdrv_send(dr, req, VU_FLAG_VERSION, &s, sizeof(s), NULL, 0);
+}
+
+static int send_vring_fd(struct fdrv *dr, uint32_t req, unsigned q, int fd)
+{
+	return send_u64(dr, req, q, &fd, 1);
+}
+
+int fdrv_realize(struct fdrv *dr, struct ev_loop *loop)
+{
+	uint64_t v;
+	int r = call(dr, loop, VU_GET_FEATURES, NULL, 0, &dr->offered, 8);
+	r = r ?: call(dr, loop, VU_GET_PROTOCOL_FEATURES, NULL, 0, &dr->offered_proto, 8);
+	if (r)
+		return r;
+	/* QEMU 7.2 keeps what it knows of the offer (bits 0-16) */
+	dr->acked_proto = dr->offered_proto & 0x1ffffULL;
+	r = send_u64(dr, VU_SET_PROTOCOL_FEATURES, dr->acked_proto, NULL, 0);
+	if (!r && (dr->acked_proto & (1u << VU_PROTO_F_MQ)))
+		r = call(dr, loop, VU_GET_QUEUE_NUM, NULL, 0, &v, 8);
+	r = r ?: fdrv_send(dr, VU_SET_OWNER, VU_FLAG_VERSION, NULL, 0, NULL, 0);
+	r = r ?: call(dr, loop, VU_GET_FEATURES, NULL, 0, &v, 8);
+	for (unsigned q = 0; q < dr->o.nqueues && !r; q++) {
+		r = send_vring_fd(dr, VU_SET_VRING_CALL, q, dr->q[q].call_fd);
+		r = r ?: send_vring_fd(dr, VU_SET_VRING_ERR, q, dr->q[q].err_fd);
+	}
+	struct {
+		struct vu_config_hdr h;
+		uint8_t data[8];
+	} cfg = { { 0, 8, 0 }, { 0 } }, back;
+	r = r ?: call(dr, loop, VU_GET_CONFIG, &cfg, sizeof(cfg), &back, sizeof(back));
+	if (r)
+		return r;
+	if (back.h.offset != 0 || back.h.size != 8)
+		return -EPROTO;
+	memcpy(dr->config, back.data, 8);
+	return 0;
+}
+
+uint64_t fdrv_offered_features(const struct fdrv *dr) { return dr->offered; }
+uint64_t fdrv_offered_protocol(const struct fdrv *dr) { return dr->offered_proto; }
+const uint8_t *fdrv_config(const struct fdrv *dr) { return dr->config; }
+
+static int send_mem_table(struct fdrv *dr, struct ev_loop *loop)
+{
+	struct {
+		struct vu_mem_hdr h;
+		struct vu_region r[2];
+	} mt = { { dr->o.nregions, 0 }, { { 0 } } };
+	int fds[2] = { dr->memfd, dr->memfd };
+	uint64_t sz = region_size(dr);
+	for (unsigned i = 0; i < dr->o.nregions; i++)
+		mt.r[i] = (struct vu_region){ FDRV_GPA_BASE + i * sz, sz, region_uva(dr, i), i * sz };
+	bool ack = dr->acked_proto & (1u << VU_PROTO_F_REPLY_ACK);
+	uint32_t size = (uint32_t)(sizeof(mt.h) + dr->o.nregions * sizeof(mt.r[0]));
+	int r = fdrv_send(dr, VU_SET_MEM_TABLE, VU_FLAG_VERSION | (ack ? VU_FLAG_NEED_REPLY : 0), &mt,
+			  size, fds, dr->o.nregions);
+	if (r || !ack)
+		return r;
+	struct vu_msg m;
+	uint64_t status;
+	if (fdrv_recv(dr, loop, &m) != 1 || m.hdr.request != VU_SET_MEM_TABLE ||
+	    m.hdr.flags != (VU_FLAG_VERSION | VU_FLAG_REPLY) || m.hdr.size != 8)
+		return -EPROTO;
+	memcpy(&status, m.payload, 8);
+	return status == 0 ? 0 : -EIO;
+}
+
+int fdrv_start(struct fdrv *dr, struct ev_loop *loop)
+{
+	unsigned n = dr->o.nqueues;
+	int r = 0;
+	for (unsigned q = n; q-- > 0 && !r;)
+		r = send_vring_fd(dr, VU_SET_VRING_CALL, q, dr->q[q].call_fd);
+	uint64_t f = dr->o.features & (dr->offered | (1ULL << VU_F_PROTOCOL_FEATURES));
+	r = r ?: send_u64(dr, VU_SET_FEATURES, f, NULL, 0);
+	r = r ?: send_mem_table(dr, loop);
+	for (unsigned q = 0; q < n && !r; q++) {
+		struct fdrv_q *Q = &dr->q[q];
+		struct vu_addr a = { q, 0, fdrv_gpa_to_uva(dr, Q->desc_gpa),
+				     fdrv_gpa_to_uva(dr, Q->used_gpa),
+				     fdrv_gpa_to_uva(dr, Q->avail_gpa), 0 };
+		r = send_state(dr, VU_SET_VRING_NUM, q, dr->o.qsize);
+		r = r ?: send_state(dr, VU_SET_VRING_BASE, q, Q->base);
+		r = r ?: fdrv_send(dr, VU_SET_VRING_ADDR, VU_FLAG_VERSION, &a, sizeof(a), NULL, 0);
+		r = r ?: send_vring_fd(dr, VU_SET_VRING_KICK, q, Q->kick_fd);
+	}
+	for (unsigned q = 0; q < n && !r; q++)
+		r = send_state(dr, VU_SET_VRING_ENABLE, q, 1);
+	for (unsigned q = 0; q < n && !r; q++)
+		r = send_vring_fd(dr, VU_SET_VRING_CALL, q, dr->q[q].call_fd);
+	fdrv_pump(loop);
+	return r;
+}
+
+void fdrv_set_base(struct fdrv *dr, unsigned q, uint16_t base) { dr->q[q].base = base; }
+uint16_t fdrv_stopped_base(const struct fdrv *dr, unsigned q) { return dr->q[q].base; }
+
+int fdrv_stop(struct fdrv *dr, struct ev_loop *loop)
+{
+	unsigned n = dr->o.nqueues;
+	int r = 0;
+	for (unsigned q = 0; q < n && !r; q++)
+		r = send_state(dr, VU_SET_VRING_ENABLE, q, 0);
+	for (unsigned q = 0; q < n && !r; q++) {
+		struct vu_state s = { q, 0 }, back;
+		r = call(dr, loop, VU_GET_VRING_BASE, &s, sizeof(s), &back, sizeof(back));
+		if (!r && back.index != q)
+			r = -EPROTO;
+		if (!r)
+			dr->q[q].base = (uint16_t)back.num;
+	}
+	for (unsigned q = n; q-- > 0 && !r;)
+		r = send_vring_fd(dr, VU_SET_VRING_CALL, q, dr->q[q].call_fd);
+	fdrv_pump(loop);
+	return r;
 }

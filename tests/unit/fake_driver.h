@@ -126,7 +126,48 @@ size_t fdrv_read_in(struct fdrv *dr, unsigned q, uint16_t head, void *out, size_
  * take (0 if none; never blocks). */
 int fdrv_kick_fd(const struct fdrv *dr, unsigned q);
 int fdrv_call_fd(const struct fdrv *dr, unsigned q);
+int fdrv_err_fd(const struct fdrv *dr, unsigned q);
 void fdrv_kick(struct fdrv *dr, unsigned q);
 uint64_t fdrv_take_call(struct fdrv *dr, unsigned q);
+uint64_t fdrv_take_err(struct fdrv *dr, unsigned q);
+
+/* --- vhost-user front-end: QEMU 7.2's side of the socket -------------------
+ * The device lives in the same process and runs in `loop`: every function
+ * that expects a reply first runs the loop until it is idle (fdrv_pump), so
+ * no sleeps and no threads. */
+struct vu_msg;
+
+/* Creates a socketpair and attaches one end to d (vu_dev_attach_fd). */
+int fdrv_connect(struct fdrv *dr, struct vu_dev *d);
+/* The front-end's end of the socket (-1 before fdrv_connect / after
+ * fdrv_disconnect). */
+int fdrv_sock(const struct fdrv *dr);
+/* Closes the front-end's end: the device sees EOF at the next pump. */
+void fdrv_disconnect(struct fdrv *dr);
+/* Runs the loop until no callback runs (at most 10000 rounds). Returns the
+ * number of callbacks run. */
+int fdrv_pump(struct ev_loop *loop);
+/* Sends one raw message with fds attached. */
+int fdrv_send(struct fdrv *dr, uint32_t request, uint32_t flags, const void *payload, uint32_t size,
+	      const int *fds, unsigned nfds);
+/* Pumps, then reads one message if the device sent one: 1 got *m, 0 none,
+ * -EPIPE the device closed the connection. */
+int fdrv_recv(struct fdrv *dr, struct ev_loop *loop, struct vu_msg *m);
+
+/* QEMU 7.2 sequences (§1.6). fdrv_realize checks every reply's flags
+ * (exactly 0x5) and size; it stores the offered features and the config
+ * bytes. Returns 0 or -EPROTO on a bad reply. */
+int fdrv_realize(struct fdrv *dr, struct ev_loop *loop);
+uint64_t fdrv_offered_features(const struct fdrv *dr);
+uint64_t fdrv_offered_protocol(const struct fdrv *dr);
+const uint8_t *fdrv_config(const struct fdrv *dr); /* 8 bytes from GET_CONFIG */
+/* Driver start: features (driver's & offered), memory table, per ring
+ * NUM/BASE/ADDR/KICK, ENABLE, CALL. Bases are those of the last fdrv_stop
+ * (0 at first) unless fdrv_set_base() says otherwise. */
+int fdrv_start(struct fdrv *dr, struct ev_loop *loop);
+void fdrv_set_base(struct fdrv *dr, unsigned q, uint16_t base);
+/* Stop: ENABLE 0, GET_VRING_BASE (bases kept), CALL. */
+int fdrv_stop(struct fdrv *dr, struct ev_loop *loop);
+uint16_t fdrv_stopped_base(const struct fdrv *dr, unsigned q);
 
 #endif
