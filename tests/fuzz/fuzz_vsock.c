@@ -4,18 +4,22 @@
  * with host->guest pumping into rx buffers of arbitrary capacity, host
  * sockets writing/closing, host connects, timers and guest resets. The
  * engine must never crash, leak, overrun a buffer or violate credit.
+ * The input is also parsed as a hybrid "CONNECT <port>" line.
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE -Isrc \
- *     tests/fuzz/fuzz_vsock.c src/vsock/vsock_proto.c src/util/evloop.c -o build/fuzz_vsock
+ *     tests/fuzz/fuzz_vsock.c src/vsock/{vsock_proto,hybrid,vsock_dev,vhost_user,virtq}.c \
+ *     src/util/evloop.c src/util/err.c -o build/fuzz_vsock
  *   build/fuzz_vsock -max_total_time=60 -max_len=4096 */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "util/evloop.h"
+#include "vsock/hybrid.h"
 #include "vsock/vsock_proto.h"
 
 #define CID 3u
@@ -79,6 +83,10 @@ static uint8_t rx[VSOCK_MAX_PAYLOAD];
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fz f = { .p = data, .n = size };
+	uint32_t cport;
+	if (size <= HYBRID_CMD_MAX && hybrid_parse_connect((const char *)data, size, &cport) == 0 &&
+	    (size < 9 || strncasecmp((const char *)data, "connect", 7) != 0))
+		abort(); /* accepted something that is not a CONNECT line */
 	static const struct vsock_host_ops ops = { .guest_connect = fz_connect };
 	struct ev_loop *loop = ev_loop_new();
 	if (!loop)
