@@ -8,14 +8,7 @@
 #include "util/evloop.h"
 #include "vsock/virtq.h"
 
-/* Transitional, until vhost_user.c is committed: without it the device runs
- * its engine only and vsock_dev_listen fails with ENOSYS. */
-#if __has_include("vsock/vhost_user.c")
 #include "vsock/vhost_user.h"
-#define HAVE_VU 1
-#else
-#define HAVE_VU 0
-#endif
 
 /* Work per pump before yielding to the loop (fairness with other fds). */
 #define PUMP_BUDGET 512u
@@ -98,13 +91,8 @@ static bool drain_tx(struct vsock_dev *d, struct virtq *tx, unsigned idx)
 			break;
 		}
 	}
-#if HAVE_VU
 	if (pushed) /* once per batch; it asks vq_should_notify itself */
 		vu_dev_notify(d->vu, idx);
-#else
-	(void)idx;
-	(void)pushed;
-#endif
 	return more;
 }
 
@@ -143,20 +131,14 @@ static bool fill_rx(struct vsock_dev *d, struct virtq *rx, unsigned idx)
 			break;
 		}
 	}
-#if HAVE_VU
 	if (pushed)
 		vu_dev_notify(d->vu, idx);
-#else
-	(void)idx;
-	(void)pushed;
-#endif
 	return more;
 }
 
 /* Tx first (it frees the guest's replies and refreshes credit), then rx. */
 static void pump(struct vsock_dev *d)
 {
-#if HAVE_VU
 	bool more = false;
 	struct virtq *tx = vu_dev_queue(d->vu, VSOCK_DEV_TX_QUEUE);
 	if (tx)
@@ -166,11 +148,6 @@ static void pump(struct vsock_dev *d)
 		more |= fill_rx(d, rx, VSOCK_DEV_RX_QUEUE);
 	if (more)
 		schedule_pump(d);
-#else
-	(void)d;
-	(void)drain_tx;
-	(void)fill_rx;
-#endif
 }
 
 static long pump_cb(struct ev_loop *loop, long long id, void *data)
@@ -183,7 +160,6 @@ static long pump_cb(struct ev_loop *loop, long long id, void *data)
 	return EV_NOMORE;
 }
 
-#if HAVE_VU
 static void on_kick(void *opaque, unsigned idx)
 {
 	(void)idx;
@@ -196,7 +172,6 @@ static void on_reset(void *opaque)
 	if (!d->freeing)
 		vsock_engine_reset(d->eng); /* the guest forgot every connection */
 }
-#endif
 
 struct vsock_dev *vsock_dev_new(struct ev_loop *loop, uint32_t guest_cid,
 				const struct vsock_host_ops *ops, void *opaque)
@@ -214,7 +189,6 @@ struct vsock_dev *vsock_dev_new(struct ev_loop *loop, uint32_t guest_cid,
 	d->eng = vsock_engine_new(loop, guest_cid, ops, opaque, schedule_pump, d);
 	if (!d->eng)
 		goto fail;
-#if HAVE_VU
 	static const struct vu_dev_ops vops = { .queue_kick = on_kick, .reset = on_reset };
 	struct vu_dev_config cfg = {
 		.features = VSOCK_DEV_FEATURES,
@@ -226,7 +200,6 @@ struct vsock_dev *vsock_dev_new(struct ev_loop *loop, uint32_t guest_cid,
 	d->vu = vu_dev_new(loop, &cfg, &vops, d);
 	if (!d->vu)
 		goto fail;
-#endif
 	return d;
 fail:
 	vsock_dev_free(d);
@@ -236,23 +209,12 @@ fail:
 
 int vsock_dev_listen(struct vsock_dev *d, const char *path, struct lc_err *e)
 {
-#if HAVE_VU
 	return vu_dev_listen(d->vu, path, e);
-#else
-	(void)d;
-	return lc_err_setx(e, ENOSYS, "vhost-user listener %s: vhost-user layer not built", path);
-#endif
 }
 
 int vsock_dev_attach_fd(struct vsock_dev *d, int fd)
 {
-#if HAVE_VU
 	return vu_dev_attach_fd(d->vu, fd);
-#else
-	(void)d;
-	(void)fd;
-	return -ENOSYS;
-#endif
 }
 
 int vsock_dev_connect_port(struct vsock_dev *d, uint32_t guest_port, int fd,
@@ -285,9 +247,7 @@ void vsock_dev_free(struct vsock_dev *d)
 	d->freeing = true;
 	if (d->pump_timer > 0)
 		ev_timer_del(d->loop, d->pump_timer);
-#if HAVE_VU
 	vu_dev_free(d->vu);
-#endif
 	vsock_engine_free(d->eng);
 	free(d);
 }

@@ -58,7 +58,7 @@ int vsock_dev_connect_port(struct vsock_dev *d, uint32_t guest_port, int fd,
 /* Live connections (tests, logs). */
 unsigned vsock_dev_nconns(const struct vsock_dev *d);
 /* The vhost-user side, for tests that drive it with a fake front-end
- * (tests/unit/fake_driver.h). NULL when the vhost-user layer is not built. */
+ * (tests/unit/fake_driver.h). */
 struct vu_dev *vsock_dev_vu(struct vsock_dev *d);
 /* Closes every connection (no done callbacks) and the vhost-user side. */
 void vsock_dev_free(struct vsock_dev *d);
