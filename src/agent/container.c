@@ -76,6 +76,7 @@ static int do_mount(struct agent_container *c, const char *src, const char *targ
 		return -ENOMEM;
 	if (mount(src, target, type, flags, data) < 0) {
 		int err = errno;
+		rmdir(target);
 		free(copy);
 		return lc_err_set(e, err, "mount %s (%s) on %s", src, type, target);
 	}
@@ -89,6 +90,8 @@ static void unmount_all(struct agent_container *c)
 		char *m = c->mounts[--c->n_mounts];
 		if (umount2(m, MNT_DETACH) < 0)
 			agent_log("umount %s: %s", m, strerror(errno));
+		else
+			rmdir(m);
 		free(m);
 	}
 	free(c->mounts);
@@ -271,6 +274,8 @@ int agent_container_create(struct agent *a, const Lcvm__Agent__V1__CreateContain
 		ret = write_bundle(c, r, binds, e);
 	free(binds);
 	if (ret < 0) {
+		unmount_all(c);
+		rmdir(c->dir); /* empty unless config.json was written */
 		container_free(c);
 		return ret;
 	}
@@ -372,7 +377,8 @@ static void on_crun_exit(struct agent *a, struct agent_container *c, int ws)
 		read_crun_error(c);
 		c->start_error = -EIO;
 		c->state = AGENT_C_STOPPED;
-		c->exit_status = 127; /* docker's status for a command that cannot run */
+		/* docker's statuses: 126 cannot be run, 127 not found. */
+		c->exit_status = strstr(c->start_msg, "ermission denied") ? 126 : 127;
 		agent_log("container %s: %s", c->id, c->start_msg);
 		emit(a, c, AGENT_EV_STARTED);
 		return;
