@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -275,6 +276,10 @@ static int map_region(const struct vu_region *r, int fd, struct vu_map *m, struc
 	if (r->memory_size == 0 || __builtin_add_overflow(r->memory_size, r->mmap_offset, &total) ||
 	    total > SIZE_MAX || r->guest_phys_addr + r->memory_size < r->guest_phys_addr ||
 	    r->userspace_addr + r->memory_size < r->userspace_addr)
+		return -EINVAL;
+	/* A region past the end of the file would SIGBUS on first touch. */
+	struct stat st;
+	if (fstat(fd, &st) < 0 || (S_ISREG(st.st_mode) && total > (uint64_t)st.st_size))
 		return -EINVAL;
 	/* From offset 0, like libvhost-user: no alignment rules on mmap_offset. */
 	void *p = mmap(NULL, (size_t)total, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, fd, 0);

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -314,6 +315,12 @@ static void check_bad(const struct bad *b)
 		return;
 	unsigned resets = v.resets;
 	int fds[3] = { eventfd(0, EFD_CLOEXEC), eventfd(0, EFD_CLOEXEC), eventfd(0, EFD_CLOEXEC) };
+	/* memory tables get a real 1 MiB memfd, except the unmappable case */
+	if (b->req == VU_SET_MEM_TABLE && !strstr(b->what, "not mappable")) {
+		close(fds[0]);
+		fds[0] = memfd_create("small", MFD_CLOEXEC); /* 1 MiB file */
+		T_CHECK_EQ_INT(ftruncate(fds[0], 1 << 20), 0);
+	}
 	if (b->payload || b->size == 0) {
 		fdrv_send(v.dr, b->req, b->flags, b->payload, b->size, fds, b->nfds);
 	} else { /* a header announcing more than we send */
@@ -350,6 +357,7 @@ static void t_malformed(void)
 		struct vu_mem_hdr h;
 		struct vu_region r[1];
 	} mt0 = { { 1, 0 }, { { FDRV_GPA_BASE, 0, FDRV_UVA_BASE, 0 } } },
+	  mtbig = { { 1, 0 }, { { FDRV_GPA_BASE, 1ULL << 30, FDRV_UVA_BASE, 0 } } },
 	  mtov = { { 1, 0 }, { { FDRV_GPA_BASE, 4096, FDRV_UVA_BASE, ~0ULL - 100 } } };
 	struct {
 		struct vu_mem_hdr h;
@@ -387,6 +395,7 @@ static void t_malformed(void)
 		{ "MEM_TABLE fd count", VU_SET_MEM_TABLE, 1, 8 + 32, &mt, 2, false },
 		{ "MEM_TABLE no fd", VU_SET_MEM_TABLE, 1, 8 + 32, &mt, 0, false },
 		{ "MEM_TABLE empty region", VU_SET_MEM_TABLE, 1, sizeof(mt0), &mt0, 1, false },
+		{ "MEM_TABLE past the memfd's end", VU_SET_MEM_TABLE, 1, sizeof(mtbig), &mtbig, 1, false },
 		{ "MEM_TABLE offset overflow", VU_SET_MEM_TABLE, 1, sizeof(mtov), &mtov, 1, false },
 		{ "MEM_TABLE fd not mappable", VU_SET_MEM_TABLE, 1, 8 + 32, &mt, 1, false },
 		{ "GET_CONFIG 300 bytes", VU_GET_CONFIG, 1, sizeof(cfg_big), &cfg_big, 0, false },
