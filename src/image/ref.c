@@ -139,7 +139,7 @@ int img_ref_parse(const char *s, struct img_ref *r, struct lc_err *e)
 		size_t dn = (size_t)(slash - s);
 		bool host = memchr(s, '.', dn) || memchr(s, ':', dn) || (dn == 9 && !memcmp(s, "localhost", 9));
 		if (host) {
-			if (!domain_valid(s, dn))
+			if (dn > IMG_REF_DOMAIN_MAX || !domain_valid(s, dn))
 				return bad(e, s, "bad registry host");
 			memcpy(r->domain, s, dn);
 			r->domain[dn] = 0;

@@ -93,6 +93,11 @@ static void t_hostile(void)
 	expect_bad(path);
 	path[250] = 0; /* 250 + "library/" > 255 */
 	expect_bad(path);
+	/* a host of 250 characters plus a port (found by fuzz_image_ref) */
+	char host[400];
+	memset(host, 'h', 250);
+	strcpy(host + 250, ":5000/a:1");
+	expect_bad(host);
 }
 
 int main(void)
