@@ -113,7 +113,8 @@ static int clean_name(char *p)
 struct conv {
 	struct archive *raw, *tar, *out;
 	struct img_sha sha;
-	char buf[65536];
+	char buf[65536];  /* decompressed input, owned by the tar reader between callbacks */
+	char dbuf[65536]; /* file data on its way to the writer */
 	int sock; /* to sqfstar's stdin */
 	struct pathset files, links, dirnames;
 	struct archive_entry **dirs; /* deferred, emitted at the end */
@@ -221,8 +222,8 @@ static int write_entry(struct conv *c, struct archive_entry *en, bool with_data,
 	if (!with_data)
 		return 0;
 	la_ssize_t n;
-	while ((n = archive_read_data(c->tar, c->buf + 0, sizeof(c->buf) / 2)) > 0)
-		if (archive_write_data(c->out, c->buf, (size_t)n) != n)
+	while ((n = archive_read_data(c->tar, c->dbuf, sizeof(c->dbuf))) > 0)
+		if (archive_write_data(c->out, c->dbuf, (size_t)n) != n)
 			return lc_err_setx(e, EIO, "layer: writing %.200s: %s", archive_entry_pathname(en),
 					   archive_error_string(c->out));
 	if (n < 0)
