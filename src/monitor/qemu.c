@@ -186,6 +186,10 @@ int qemu_build_argv(const struct qemu_cfg *c, char ***argv, struct lc_err *e)
 	/* vhost-user maps guest RAM from the monitor: it must be a shared memfd. */
 	add(&b, "-object");
 	add(&b, "memory-backend-memfd,id=mem,size=%lluM,share=on", (unsigned long long)c->memory_mib);
+	/* virtio-mmio devices are legacy by default in QEMU 7.2; vhost-user-vsock
+	 * needs VERSION_1, and modern virtio-blk is faster. */
+	add(&b, "-global");
+	add(&b, "virtio-mmio.force-legacy=false");
 	add(&b, "-nodefaults");
 	add(&b, "-no-user-config");
 	add(&b, "-display");
