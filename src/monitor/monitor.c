@@ -490,10 +490,9 @@ static int start_vm(struct monitor *m)
 	cfg.kernel = s->kernel;
 	cfg.initrd = s->initrd;
 	cfg.extra_append = s->debug ? "lcvm.debug=1" : NULL;
-	char vsock_path[PATH_MAX], console[PATH_MAX];
-	snprintf(vsock_path, sizeof(vsock_path), "%s/%s", m->dir, MON_VHOST_SOCKET);
+	char console[PATH_MAX];
 	snprintf(console, sizeof(console), "%s/%s", m->dir, MON_CONSOLE_FILE);
-	cfg.vhost_user_socket = vsock_path;
+	cfg.vhost_user_fd = QEMU_PASS_FD;
 	cfg.console_log = s->debug ? "/dev/stderr" : console;
 	for (size_t i = 0; i < s->nlayers && i < QEMU_MAX_DISKS; i++) {
 		cfg.disks[i].path = s->layers[i].path;
@@ -502,9 +501,14 @@ static int start_vm(struct monitor *m)
 	}
 	cfg.ndisks = s->nlayers;
 
-	r = vsock_dev_listen(m->vsock, vsock_path, m->err);
+	/* vhost-user over a socketpair: the device keeps one end, QEMU gets the other. */
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+		return lc_err_set(m->err, errno, "socketpair");
+	cleanup_close int qemu_end = sp[1];
+	r = vsock_dev_attach_fd(m->vsock, sp[0]);
 	if (r < 0)
-		return r;
+		return lc_err_set(m->err, -r, "attaching the vsock device");
 	char **argv = NULL;
 	r = qemu_build_argv(&cfg, &argv, m->err);
 	if (r < 0)
@@ -517,7 +521,7 @@ static int start_vm(struct monitor *m)
 		strv_free(argv);
 		return lc_err_set(m->err, errno, "opening %s", logpath);
 	}
-	r = qemu_spawn(argv, logfd, &m->qemu, m->err);
+	r = qemu_spawn(argv, logfd, qemu_end, &m->qemu, m->err);
 	strv_free(argv);
 	if (r < 0)
 		return r;

@@ -26,7 +26,6 @@
 #define MON_SPEC_FILE "spec.json"
 #define MON_CONSOLE_FILE "console.log"
 #define MON_LOG_FILE "monitor.log"
-#define MON_VHOST_SOCKET "vhost-user.sock"
 #define MON_PID_FILE "monitor.pid"
 #define MON_STATUS_FILE "exit-status"
 

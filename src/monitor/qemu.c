@@ -167,7 +167,7 @@ static int qemu_safe(const char *s)
 
 int qemu_build_argv(const struct qemu_cfg *c, char ***argv, struct lc_err *e)
 {
-	if (!qemu_safe(c->kernel) || !qemu_safe(c->initrd) || !qemu_safe(c->vhost_user_socket) ||
+	if (!qemu_safe(c->kernel) || !qemu_safe(c->initrd) ||
 	    !qemu_safe(c->console_log))
 		return lc_err_setx(e, EINVAL, "paths given to QEMU may not contain ','");
 	struct argv_builder b = { 0 };
@@ -209,7 +209,7 @@ int qemu_build_argv(const struct qemu_cfg *c, char ***argv, struct lc_err *e)
 	add(&b, "-append");
 	add(&b, "%s%s%s%s", base_append, tsc, c->extra_append ? " " : "", c->extra_append ? c->extra_append : "");
 	add(&b, "-chardev");
-	add(&b, "socket,id=vsock,path=%s", c->vhost_user_socket);
+	add(&b, "socket,id=vsock,fd=%d", c->vhost_user_fd);
 	add(&b, "-device");
 	add(&b, "vhost-user-vsock-device,chardev=vsock");
 	for (size_t i = 0; i < c->ndisks; i++) {
@@ -232,7 +232,7 @@ int qemu_build_argv(const struct qemu_cfg *c, char ***argv, struct lc_err *e)
 	return 0;
 }
 
-int qemu_spawn(char *const *argv, int log_fd, pid_t *pid, struct lc_err *e)
+int qemu_spawn(char *const *argv, int log_fd, int pass_fd, pid_t *pid, struct lc_err *e)
 {
 	/* A close-on-exec pipe tells the parent whether exec worked. */
 	int errpipe[2];
@@ -256,9 +256,13 @@ int qemu_spawn(char *const *argv, int log_fd, pid_t *pid, struct lc_err *e)
 		int nul = open("/dev/null", O_RDONLY);
 		if (nul < 0 || dup2(nul, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0)
 			_exit(127);
+		/* fds 3 (exec error pipe, close-on-exec) and QEMU_PASS_FD (kept). */
+		int pfd = pass_fd >= 0 ? fcntl(pass_fd, F_DUPFD, 10) : -1;
 		if (errpipe[1] != 3 && dup3(errpipe[1], 3, O_CLOEXEC) < 0)
 			_exit(127);
-		close_range(4, ~0U, 0);
+		if (pfd >= 0 && dup2(pfd, QEMU_PASS_FD) < 0)
+			_exit(127);
+		close_range(QEMU_PASS_FD + 1, ~0U, 0);
 		execvp(argv[0], argv);
 		int err = errno;
 		if (write(3, &err, sizeof(err)) < 0)

@@ -28,7 +28,9 @@ struct qemu_cfg {
 	const char *kernel, *initrd;
 	unsigned long tsc_khz;     /* 0 = do not pass tsc_early_khz */
 	const char *extra_append;  /* appended to the kernel command line, may be NULL */
-	const char *vhost_user_socket;
+	/* The vhost-user-vsock front-end's end of a socketpair, passed to QEMU as
+	 * this fd number (no socket path: nothing to clean up, no sun_path limit). */
+	int vhost_user_fd;
 	const char *console_log;
 	struct qemu_disk disks[QEMU_MAX_DISKS];
 	size_t ndisks;
@@ -49,7 +51,9 @@ int qemu_host_tsc_khz(const char *cache_file, unsigned long *khz);
 int qemu_build_argv(const struct qemu_cfg *cfg, char ***argv, struct lc_err *e);
 
 /* Forks and execs QEMU with stdin from /dev/null and stdout/stderr to
- * log_fd; the child gets SIGKILL when the monitor dies. */
-int qemu_spawn(char *const *argv, int log_fd, pid_t *pid, struct lc_err *e);
+ * log_fd; pass_fd (if >= 0) is inherited as QEMU_PASS_FD. The child gets
+ * SIGKILL when the monitor dies. */
+#define QEMU_PASS_FD 4
+int qemu_spawn(char *const *argv, int log_fd, int pass_fd, pid_t *pid, struct lc_err *e);
 
 #endif

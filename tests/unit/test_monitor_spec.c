@@ -103,7 +103,7 @@ static void t_memory(void)
 static void t_qemu_argv(void)
 {
 	struct qemu_cfg c = { .binary = "qemu", .accel = MON_ACCEL_TCG, .cpus = 2, .memory_mib = 256,
-			      .kernel = "/k", .initrd = "/i", .tsc_khz = 2793438, .vhost_user_socket = "/s",
+			      .kernel = "/k", .initrd = "/i", .tsc_khz = 2793438, .vhost_user_fd = 4,
 			      .console_log = "/c", .ndisks = 1 };
 	c.disks[0].path = "/d.img";
 	snprintf(c.disks[0].serial, sizeof(c.disks[0].serial), "layer0");
@@ -117,7 +117,7 @@ static void t_qemu_argv(void)
 		memfd |= strstr(argv[i], "memory-backend-memfd,id=mem,size=256M,share=on") != NULL;
 		tsc |= strstr(argv[i], "tsc_early_khz=2793438") != NULL;
 		disk |= strstr(argv[i], "serial=layer0") != NULL;
-		vsock |= strcmp(argv[i], "vhost-user-vsock-device,chardev=vsock") == 0;
+		vsock |= strcmp(argv[i], "vhost-user-vsock-device,chardev=vsock") == 0 || strcmp(argv[i], "socket,id=vsock,fd=4") == 0;
 	}
 	T_CHECK(memfd && tsc && disk && vsock);
 	strv_free(argv);
