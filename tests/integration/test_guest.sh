@@ -159,11 +159,30 @@ else
 	n=$(wc -l <"$list")
 	if grep -q "lcvm-test: loaded $n modules, 0 failed" "$tmp/console" &&
 		grep -q 'lcvm-test: crun exit 0' "$tmp/console" &&
-		grep -q 'lcvm-test: mount squashfs + exec took .* (exit 0)' "$tmp/console" &&
+		grep -q 'lcvm-test: mount squashfs + read took .* (exit 0)' "$tmp/console" &&
 		grep -q 'lcvm-test: OK' "$tmp/console"; then
 		pass guest_boot_modules_crun
 	else
 		fail guest_boot_modules_crun "console: $(grep -e lcvm-test -e Kernel -e panic "$tmp/console" | tr '\n' ' ')"
+	fi
+fi
+
+# The real /init (the agent) runs a container from the busybox squashfs in
+# its self-test mode (src/agent/selftest.h): the image works end to end.
+if ! grep -aq 'lcvm.selftest=1' "$ir/init"; then
+	echo "SKIP guest_agent_selftest: /init has no self-test mode"
+else
+	timeout -s KILL 90 qemu-system-x86_64 -machine microvm,accel=tcg -cpu max -smp 1 -m 512M \
+		-nodefaults -no-user-config -display none -serial "file:$tmp/console2" \
+		-kernel "$gdir/vmlinux" -initrd "$gdir/initramfs.cpio" \
+		-drive "file=$img/rootfs.squashfs,if=none,format=raw,id=d0,readonly=on" \
+		-device virtio-blk-device,drive=d0,serial=rootfs -no-reboot \
+		-append "console=ttyS0 quiet panic=-1 tsc=reliable no_timer_check noreplace-smp rcupdate.rcu_expedited=1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd cryptomgr.notests 8250.nr_uarts=1 tsc_early_khz=$("$top/guest/host-tsc-khz.sh") lcvm.selftest=1" \
+		>/dev/null 2>&1
+	if grep -q 'lcvm-selftest: exit 0' "$tmp/console2" && tr -d '\r' <"$tmp/console2" | grep -qx "$(cat "$gdir/kernel-version")"; then
+		pass guest_agent_selftest
+	else
+		fail guest_agent_selftest "console: $(tail -n 5 "$tmp/console2" | tr '\n' ' ')"
 	fi
 fi
 exit 0
