@@ -636,9 +636,11 @@ static int reopen(int fd, int flags)
 {
 	char p[64];
 	procpath(p, sizeof(p), fd);
-	int o = open(p, flags | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	/* No O_NOFOLLOW: the magic link must be followed, and the caller has
+	 * checked that it leads to a regular file or directory. */
+	int o = open(p, flags | O_CLOEXEC | O_NOCTTY);
 	if (o < 0 && errno == EPERM && (flags & O_NOATIME))
-		o = open(p, (flags & ~O_NOATIME) | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+		o = open(p, (flags & ~O_NOATIME) | O_CLOEXEC | O_NOCTTY);
 	return o < 0 ? -errno : o;
 }
 
@@ -715,10 +717,10 @@ static int l_create(void *vfs, struct p9_node *dir, const char *name, int flags,
 		return -EROFS;
 	if (bad_name(name) || !strcmp(name, ".") || !strcmp(name, ".."))
 		return -EEXIST;
+	bool excl = flags & O_EXCL;
 	flags &= OPEN_KEEP & ~O_DIRECTORY;
 	if ((flags & O_ACCMODE) == O_ACCMODE)
 		return -EINVAL;
-	bool excl = flags & O_EXCL;
 	/* Always O_EXCL on the host: an existing FIFO or device is never opened
 	 * by the create; without the guest's O_EXCL fall back to a checked open. */
 	int o = openat(dir->fd, name, flags | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY,
