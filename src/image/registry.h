@@ -27,7 +27,7 @@
 #define IMG_CHALLENGE_MAX 4096  /* bytes of a WWW-Authenticate header we parse */
 
 struct img_pull_opts {
-	bool insecure;       /* plain HTTP (and no TLS verification) */
+	bool insecure;       /* plain HTTP instead of HTTPS */
 	const char *ca_cert; /* PEM bundle for TLS, or NULL for the system's */
 	FILE *progress;      /* NULL: quiet */
 	bool tty;            /* progress as one redrawn line */
