@@ -57,6 +57,25 @@ else
 	fail guest_vmlinux_elf "$gdir/vmlinux is not an ELF kernel"
 fi
 
+# A rebuild with nothing changed touches nothing (every step is keyed).
+agent=$bdir/lcvm-agent
+asum=$(sha256sum <"$agent" 2>/dev/null | cut -c1-64)
+if [ "$(cd "$gdir" && pwd)" != "$top/build/guest" ] || ! grep -q "^init=$asum " "$gdir/.initramfs-key" 2>/dev/null; then
+	echo "SKIP guest_rebuild_noop: build/guest was not built from $agent"
+else
+	list_outputs() { (cd "$gdir" && ls -l --time-style=+%s.%N vmlinuz vmlinux initramfs.cpio bare-initramfs.cpio images/busybox/*); }
+	before=$(list_outputs)
+	if (cd "$top" && guest/build.sh "$agent" build/guest) >"$tmp/rb.out" 2>&1; then
+		if [ ! -s "$tmp/rb.out" ] && [ "$before" = "$(list_outputs)" ]; then
+			pass guest_rebuild_noop
+		else
+			fail guest_rebuild_noop "second build changed outputs or printed: $(head -n 2 "$tmp/rb.out")"
+		fi
+	else
+		fail guest_rebuild_noop "guest/build.sh failed: $(tail -n 1 "$tmp/rb.out")"
+	fi
+fi
+
 # --- initramfs contents ----------------------------------------------------------
 mkdir "$tmp/ir"
 (cd "$tmp/ir" && cpio --quiet -id --no-absolute-filenames <"$gdir/initramfs.cpio") 2>"$tmp/cpio.err" ||
