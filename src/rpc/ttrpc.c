@@ -95,6 +95,24 @@ void ttrpc_reader_next(struct ttrpc_reader *r)
 	ttrpc_reader_release(r);
 }
 
+/* Makes room for `need` payload bytes, growing geometrically up to the
+ * frame's length (+1 so an empty frame still has a buffer). */
+static int reader_grow(struct ttrpc_reader *r, size_t need)
+{
+	if (need <= r->pcap)
+		return 0;
+	size_t cap = r->pcap ? r->pcap : 4096;
+	while (cap < need)
+		cap *= 2;
+	cap = MIN(cap, (size_t)r->hdr.length + 1);
+	uint8_t *p = realloc(r->payload, cap);
+	if (!p)
+		return -ENOMEM;
+	r->payload = p;
+	r->pcap = cap;
+	return 0;
+}
+
 int ttrpc_reader_feed(struct ttrpc_reader *r, const uint8_t *p, size_t n, size_t *used)
 {
 	size_t off = 0;
@@ -110,15 +128,18 @@ int ttrpc_reader_feed(struct ttrpc_reader *r, const uint8_t *p, size_t n, size_t
 		int err = ttrpc_hdr_decode(r->hbuf, &r->hdr);
 		if (err)
 			return err;
-		/* +1: malloc(0) may return NULL; the length is bounded above. */
-		r->payload = malloc((size_t)r->hdr.length + 1);
-		if (!r->payload)
-			return -ENOMEM;
 		r->pgot = 0;
+		err = reader_grow(r, 1);
+		if (err)
+			return err;
 	}
 	size_t k = MIN((size_t)r->hdr.length - r->pgot, n - off);
-	if (k)
+	if (k) {
+		int err = reader_grow(r, r->pgot + k);
+		if (err)
+			return err;
 		memcpy(r->payload + r->pgot, p + off, k);
+	}
 	r->pgot += k;
 	*used = off + k;
 	return r->pgot == r->hdr.length ? 1 : 0;
@@ -305,12 +326,16 @@ static int tconn_read(struct tconn *t, frame_fn on_frame, void *ctx)
 			off += used;
 			if (r < 0)
 				return r;
+			if (r == 0 && used == 0)
+				return -EPROTO; /* cannot happen; never spin on it */
 			if (r == 0)
 				continue;
 			r = on_frame(ctx, &t->rd.hdr, t->rd.payload);
 			ttrpc_reader_next(&t->rd);
 			if (r)
 				return r;
+			if (t->broken)
+				return -EPIPE; /* no point answering more */
 		}
 	}
 	tconn_update_events(t);
@@ -564,6 +589,7 @@ struct ttrpc_server {
 	size_t nmethods;
 	void *opaque;
 	struct sconn *conns;
+	unsigned nconns;
 	int listen_fd;
 	long long accept_timer;
 	unsigned busy;
@@ -599,6 +625,7 @@ static void sconn_close(struct sconn *sc)
 		s->conns = sc->next;
 	if (sc->next)
 		sc->next->prev = sc->prev;
+	s->nconns--;
 	free(sc);
 }
 
@@ -748,6 +775,8 @@ void ttrpc_server_free(struct ttrpc_server *s)
 
 int ttrpc_server_add_conn(struct ttrpc_server *s, int fd)
 {
+	if (s->nconns >= TTRPC_MAX_CONNS)
+		return -EMFILE;
 	struct sconn *sc = calloc(1, sizeof(*sc));
 	if (!sc)
 		return -ENOMEM;
@@ -762,6 +791,7 @@ int ttrpc_server_add_conn(struct ttrpc_server *s, int fd)
 	if (s->conns)
 		s->conns->prev = sc;
 	s->conns = sc;
+	s->nconns++;
 	return 0;
 }
 

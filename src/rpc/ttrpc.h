@@ -19,6 +19,7 @@
  *     when no call is outstanding.
  *   - ttrpc_call_connected(): a deferred handler (WaitContainer) may check
  *     whether anyone still waits for its answer.
+ *   - TTRPC_MAX_CONNS, TTRPC_MAX_OUTQ, TTRPC_MAX_ERRMSG limits;
  *   - the remaining gRPC codes, TTRPC_RESOURCE_EXHAUSTED is used by the server
  *     when a client exceeds TTRPC_MAX_INFLIGHT.
  *   - reply callbacks always get a non-NULL msg ("" when there is none).
@@ -46,6 +47,8 @@ struct ev_loop;
 /* A server connection stops reading requests while more than this many reply
  * bytes wait to be written (a client that never reads cannot grow memory). */
 #define TTRPC_MAX_OUTQ (2u * TTRPC_MAX_MSG)
+/* Connections one server serves at once; more are closed at accept. */
+#define TTRPC_MAX_CONNS 32u
 /* Longest error message a server sends (ttrpc_reply_error). */
 #define TTRPC_MAX_ERRMSG 1024u
 
@@ -91,8 +94,10 @@ struct ttrpc_reader {
 	uint8_t hbuf[TTRPC_HDR_LEN];
 	size_t hgot;         /* header bytes collected */
 	struct ttrpc_hdr hdr; /* valid once hgot == TTRPC_HDR_LEN */
-	uint8_t *payload;    /* hdr.length bytes, owned by the reader */
+	uint8_t *payload;    /* hdr.length bytes once complete, owned by the reader */
 	size_t pgot;         /* payload bytes collected */
+	size_t pcap;         /* bytes allocated: grows with what arrived, so a
+			      * header alone never costs TTRPC_MAX_MSG */
 };
 void ttrpc_reader_init(struct ttrpc_reader *r);
 /* Consumes bytes from p[0..n) and sets *used. Returns 1 when a whole frame
@@ -172,7 +177,7 @@ struct ttrpc_server *ttrpc_server_new(struct ev_loop *loop, const struct ttrpc_m
  * handler returns). */
 void ttrpc_server_free(struct ttrpc_server *s);
 /* Serves one connected stream fd: takes ownership on success; on failure
- * (-errno) fd stays the caller's. */
+ * (-errno, -EMFILE past TTRPC_MAX_CONNS) fd stays the caller's. */
 int ttrpc_server_add_conn(struct ttrpc_server *s, int fd);
 /* Accepts connections on a listening socket (not owned, made non-blocking,
  * unregistered by ttrpc_server_free). One per server: -EBUSY otherwise. */

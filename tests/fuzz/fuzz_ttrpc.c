@@ -128,6 +128,8 @@ static void fuzz_reader(const uint8_t *data, size_t size)
 		while (inner < chunk) {
 			int k = ttrpc_reader_feed(&r, data + off + inner, chunk - inner, &used);
 			inner += used;
+			if (k == 0 && used == 0)
+				abort(); /* the reader must always make progress */
 			if (k < 0) {
 				ttrpc_reader_release(&r);
 				return;

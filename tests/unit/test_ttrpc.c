@@ -2,6 +2,7 @@
  * A "raw" peer (a socketpair end driven by hand) plays a hostile or slow
  * client/server to check framing and error handling on the wire. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -269,7 +270,7 @@ static void raw_io(struct ev_loop *loop, int fd, unsigned events, void *data)
 		size_t used;
 		int k = ttrpc_reader_feed(&r->rd, buf + off, (size_t)n - off, &used);
 		off += used;
-		if (k < 0) {
+		if (k < 0 || (k == 0 && used == 0)) { /* no progress would spin */
 			r->eof = -1;
 			ev_del(loop, fd);
 			return;
@@ -423,8 +424,10 @@ static void t_reader_chunking(void)
 			while (inner < len) {
 				int k = ttrpc_reader_feed(&r, stream + off + inner, len - inner, &used);
 				inner += used;
-				if (!T_CHECK(k >= 0))
+				if (!T_CHECK(k >= 0) || !T_CHECK(k == 1 || used > 0)) {
+					ttrpc_reader_release(&r);
 					return;
+				}
 				if (k == 1) {
 					T_CHECK(got < 3);
 					T_CHECK_EQ_INT(r.hdr.stream_id, 2 * got + 1);
@@ -440,6 +443,29 @@ static void t_reader_chunking(void)
 		T_CHECK_EQ_INT(r.hgot, 0);
 		ttrpc_reader_release(&r);
 	}
+}
+
+/* A header alone does not make the reader allocate the whole 4 MiB. */
+static void t_reader_grows_with_data(void)
+{
+	struct ttrpc_reader r;
+	ttrpc_reader_init(&r);
+	uint8_t hdr[TTRPC_HDR_LEN] = { 0x00, 0x40, 0x00, 0x00, 0, 0, 0, 1, 1, 0 }; /* 4 MiB */
+	uint8_t chunk[1000];
+	memset(chunk, 'x', sizeof(chunk));
+	size_t used;
+	T_CHECK_EQ_INT(ttrpc_reader_feed(&r, hdr, sizeof(hdr), &used), 0);
+	T_CHECK_EQ_INT(ttrpc_reader_feed(&r, chunk, sizeof(chunk), &used), 0);
+	T_CHECK_EQ_INT(used, sizeof(chunk));
+	T_CHECK(r.pcap < 64 * 1024);
+	/* ...and still assembles the whole frame. */
+	int k = 0;
+	for (size_t got = sizeof(chunk); got < TTRPC_MAX_MSG && k == 0; got += used)
+		k = ttrpc_reader_feed(&r, chunk, MIN(sizeof(chunk), TTRPC_MAX_MSG - got), &used);
+	T_CHECK_EQ_INT(k, 1);
+	T_CHECK_EQ_INT(r.pgot, TTRPC_MAX_MSG);
+	T_CHECK(r.payload[TTRPC_MAX_MSG - 1] == 'x');
+	ttrpc_reader_release(&r);
 }
 
 static void t_reader_rejects(void)
@@ -762,6 +788,88 @@ static void t_free_from_callback(void)
 		result_clear(&r[i]);
 	}
 	run_idle(e.loop);
+	env_fini(&e);
+}
+
+static void free_client_on_close(void *opaque, int err)
+{
+	struct env *e = opaque;
+	e->close_calls++;
+	e->close_err = err;
+	ttrpc_client_free(e->cli);
+	e->cli = NULL;
+}
+
+/* The monitor frees its client when the agent's connection dies, and may
+ * give up from a deadline callback: both from inside the library's callbacks. */
+static void t_free_from_close_and_deadline(void)
+{
+	struct env e;
+	if (!T_CHECK(env_init(&e)))
+		return;
+	ttrpc_client_set_close_cb(e.cli, free_client_on_close, &e);
+	struct result w = { 0 };
+	Lcvm__Agent__V1__WaitContainerRequest wr = LCVM__AGENT__V1__WAIT_CONTAINER_REQUEST__INIT;
+	wr.id = "q";
+	call(&e, "WaitContainer", &wr.base, &lcvm__agent__v1__wait_container_response__descriptor, 0, &w);
+	T_CHECK(run_until(e.loop, &e.st.nwaits));
+	ttrpc_server_free(e.srv);
+	e.srv = NULL;
+	T_CHECK(run_until(e.loop, &e.close_calls));
+	T_CHECK_EQ_INT(w.status, -ECONNRESET);
+	T_CHECK(e.cli == NULL);
+	result_clear(&w);
+	run_idle(e.loop);
+	env_fini(&e);
+
+	if (!T_CHECK(env_init(&e)))
+		return;
+	struct result a = { 0 }, b = { 0 };
+	a.free_me = e.cli;
+	call(&e, "WaitContainer", &wr.base, &lcvm__agent__v1__wait_container_response__descriptor, 20, &a);
+	call(&e, "WaitContainer", &wr.base, &lcvm__agent__v1__wait_container_response__descriptor, 0, &b);
+	T_CHECK(run_until(e.loop, &a.calls));
+	e.cli = NULL;
+	T_CHECK_EQ_INT(a.status, -ETIMEDOUT);
+	T_CHECK_EQ_INT(b.calls, 1);
+	T_CHECK_EQ_INT(b.status, -ECANCELED);
+	result_clear(&a);
+	result_clear(&b);
+	run_idle(e.loop);
+	env_fini(&e);
+}
+
+static void t_max_conns(void)
+{
+	struct env e;
+	if (!T_CHECK(env_init(&e)))
+		return;
+	static struct raw raws[TTRPC_MAX_CONNS];
+	unsigned n = 0;
+	for (; n + 1 < TTRPC_MAX_CONNS; n++) /* the client holds one already */
+		if (!T_CHECK(raw_connect_server(&e, &raws[n])))
+			break;
+	int sv[2];
+	T_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+	T_CHECK_EQ_INT(ttrpc_server_add_conn(e.srv, sv[0]), -EMFILE);
+	T_CHECK(fcntl(sv[0], F_GETFD) >= 0); /* still ours */
+	close(sv[0]);
+	close(sv[1]);
+	raw_fini(e.loop, &raws[0]);
+	long long end = ev_now_ms() + 5000;
+	int added = -1;
+	/* Room again once the server has seen that connection close. */
+	while (added != 0 && ev_now_ms() < end) {
+		ev_run_once(e.loop, 100);
+		T_CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0);
+		added = ttrpc_server_add_conn(e.srv, sv[0]);
+		if (added)
+			close(sv[0]);
+		close(sv[1]);
+	}
+	T_CHECK_EQ_INT(added, 0);
+	for (unsigned i = 1; i < n; i++)
+		raw_fini(e.loop, &raws[i]);
 	env_fini(&e);
 }
 
@@ -1112,6 +1220,7 @@ int main(void)
 {
 	T_RUN(t_header_codec);
 	T_RUN(t_reader_chunking);
+	T_RUN(t_reader_grows_with_data);
 	T_RUN(t_reader_rejects);
 	T_RUN(t_roundtrip_all_methods);
 	T_RUN(t_deferred_out_of_order);
@@ -1121,6 +1230,8 @@ int main(void)
 	T_RUN(t_peer_close_inflight);
 	T_RUN(t_client_free_cancels);
 	T_RUN(t_free_from_callback);
+	T_RUN(t_free_from_close_and_deadline);
+	T_RUN(t_max_conns);
 	T_RUN(t_inflight_limit);
 	T_RUN(t_large_message);
 	T_RUN(t_listen);
