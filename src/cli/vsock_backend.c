@@ -75,6 +75,10 @@ static int serve(struct backend *b, uint32_t cid, const char *uds_path)
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
 	sigaddset(&set, SIGINT);
+	/* A shell starts background jobs with SIGINT ignored; an ignored signal
+	 * is discarded, never queued for the signalfd. */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		return cli_error("vsock-backend: block signals: %s", strerror(errno));
 	signal(SIGPIPE, SIG_IGN); /* peers vanish; every write checks EPIPE */
