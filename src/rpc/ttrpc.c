@@ -158,6 +158,8 @@ struct tconn {
 	bool broken;       /* a write failed; the owner tears down from its io callback */
 	bool pause_full;   /* stop reading while the write queue is over TTRPC_MAX_OUTQ */
 	struct ttrpc_reader rd;
+	uint8_t *in; /* READ_CHUNK bytes; [in_off, in_len) read but not dispatched */
+	size_t in_off, in_len;
 	uint8_t *out;
 	size_t out_off, out_len, out_cap;
 };
@@ -165,6 +167,11 @@ struct tconn {
 static size_t tconn_queued(const struct tconn *t)
 {
 	return t->out_len - t->out_off;
+}
+
+static bool tconn_has_input(const struct tconn *t)
+{
+	return t->in_off < t->in_len;
 }
 
 static bool tconn_can_read(const struct tconn *t)
@@ -179,8 +186,10 @@ static void tconn_update_events(struct tconn *t)
 	unsigned want = 0;
 	if (tconn_can_read(t))
 		want |= EV_READ;
-	/* A broken fd keeps EV_WRITE so the loop calls the owner to tear it down. */
-	if (tconn_queued(t) || t->broken)
+	/* A broken fd keeps EV_WRITE so the loop calls the owner to tear it down;
+	 * so does input left over from a pause once it may be dispatched (the
+	 * socket may have nothing new to say, but it is writable). */
+	if (tconn_queued(t) || t->broken || (tconn_has_input(t) && tconn_can_read(t)))
 		want |= EV_WRITE;
 	if (want != t->events && ev_mod(t->loop, t->fd, want) == 0)
 		t->events = want;
@@ -219,6 +228,9 @@ static void tconn_close(struct tconn *t)
 	free(t->out);
 	t->out = NULL;
 	t->out_off = t->out_len = t->out_cap = 0;
+	free(t->in);
+	t->in = NULL;
+	t->in_off = t->in_len = 0;
 	ttrpc_reader_release(&t->rd);
 }
 
@@ -302,15 +314,47 @@ static int tconn_send(struct tconn *t, uint32_t sid, uint8_t type, const Protobu
 	return 0;
 }
 
-/* Reads and dispatches frames. 0: wait for more; 1: on_frame asked to stop;
- * <0: close (-ECONNRESET end of file, -EPROTO/-EMSGSIZE/-EINVAL bad frame). */
+/* Dispatches the frames in the input buffer. It stops at each frame while
+ * the write queue is over the limit (pause_full), keeping the rest: one read
+ * of tiny requests with large answers cannot queue more than one answer
+ * beyond TTRPC_MAX_OUTQ. Returns like tconn_read. */
+static int tconn_parse(struct tconn *t, frame_fn on_frame, void *ctx)
+{
+	while (tconn_has_input(t)) {
+		if (!tconn_can_read(t))
+			return 0;
+		size_t used;
+		int r = ttrpc_reader_feed(&t->rd, t->in + t->in_off, t->in_len - t->in_off, &used);
+		t->in_off += used;
+		if (r < 0)
+			return r;
+		if (r == 0 && used == 0)
+			return -EPROTO; /* cannot happen; never spin on it */
+		if (r == 0)
+			continue;
+		r = on_frame(ctx, &t->rd.hdr, t->rd.payload);
+		ttrpc_reader_next(&t->rd);
+		if (r)
+			return r;
+		if (t->broken)
+			return -EPIPE; /* no point answering more */
+	}
+	t->in_off = t->in_len = 0;
+	return 0;
+}
+
+/* Dispatches buffered input, then reads and dispatches more. 0: wait for
+ * more; 1: on_frame asked to stop; <0: close (-ECONNRESET end of file,
+ * -EPROTO/-EMSGSIZE/-EINVAL bad frame, -ENOMEM). */
 static int tconn_read(struct tconn *t, frame_fn on_frame, void *ctx)
 {
-	uint8_t buf[READ_CHUNK];
-	for (int round = 0; round < READS_PER_WAKE && t->fd >= 0; round++) {
-		if (!tconn_can_read(t))
-			break;
-		ssize_t got = read(t->fd, buf, sizeof(buf));
+	int r = tconn_parse(t, on_frame, ctx);
+	for (int round = 0; r == 0 && round < READS_PER_WAKE && t->fd >= 0; round++) {
+		if (tconn_has_input(t) || !tconn_can_read(t))
+			break; /* paused */
+		if (!t->in && !(t->in = malloc(READ_CHUNK)))
+			return -ENOMEM;
+		ssize_t got = read(t->fd, t->in, READ_CHUNK);
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -319,27 +363,13 @@ static int tconn_read(struct tconn *t, frame_fn on_frame, void *ctx)
 			return -errno;
 		if (got == 0)
 			return -ECONNRESET;
-		size_t off = 0;
-		while (off < (size_t)got) {
-			size_t used;
-			int r = ttrpc_reader_feed(&t->rd, buf + off, (size_t)got - off, &used);
-			off += used;
-			if (r < 0)
-				return r;
-			if (r == 0 && used == 0)
-				return -EPROTO; /* cannot happen; never spin on it */
-			if (r == 0)
-				continue;
-			r = on_frame(ctx, &t->rd.hdr, t->rd.payload);
-			ttrpc_reader_next(&t->rd);
-			if (r)
-				return r;
-			if (t->broken)
-				return -EPIPE; /* no point answering more */
-		}
+		t->in_off = 0;
+		t->in_len = (size_t)got;
+		r = tconn_parse(t, on_frame, ctx);
 	}
-	tconn_update_events(t);
-	return 0;
+	if (r == 0)
+		tconn_update_events(t);
+	return r;
 }
 
 /* --- client ---------------------------------------------------------------*/
@@ -456,7 +486,7 @@ static void client_io(struct ev_loop *loop, int fd, unsigned events, void *data)
 	c->busy++;
 	if (events & EV_WRITE)
 		err = tconn_flush(&c->io);
-	if (!err && (events & (EV_READ | EV_HUP)))
+	if (!err && ((events & (EV_READ | EV_HUP)) || tconn_has_input(&c->io)))
 		err = tconn_read(&c->io, client_frame, c);
 	if (!err && c->io.broken)
 		err = -EPIPE;
@@ -741,8 +771,11 @@ static void sconn_io(struct ev_loop *loop, int fd, unsigned events, void *data)
 	s->busy++;
 	if (events & EV_WRITE)
 		err = tconn_flush(&sc->io);
-	if (!err && (events & (EV_READ | EV_HUP)))
+	if (!err && ((events & (EV_READ | EV_HUP)) || tconn_has_input(&sc->io)))
 		err = tconn_read(&sc->io, server_frame, sc);
+	/* Hang-up or error while reads are paused: nobody will read our replies. */
+	if (!err && (events & EV_HUP) && !tconn_can_read(&sc->io))
+		err = -ECONNRESET;
 	if (!err && sc->io.broken)
 		err = -EPIPE;
 	if (err < 0 && !s->freeing)

@@ -33,6 +33,7 @@ struct agent_state {
 	size_t create_len;
 	uint32_t last_signal;
 	int shutdowns;
+	int bigs;
 	struct deferred waits[MAX_DEFERRED];
 	int nwaits;
 };
@@ -103,7 +104,20 @@ static void h_shutdown(struct ttrpc_call *call, const ProtobufCMessage *req, voi
 	ttrpc_reply(call, NULL); /* Empty */
 }
 
+/* Not an agent method: a 1 MiB answer, to fill the server's write queue. */
+static void h_big(struct ttrpc_call *call, const ProtobufCMessage *req, void *opaque)
+{
+	struct agent_state *st = opaque;
+	static char big[1u << 20];
+	memset(big, 'b', sizeof(big) - 1);
+	Lcvm__Agent__V1__PingResponse r = LCVM__AGENT__V1__PING_RESPONSE__INIT;
+	r.agent_version = big;
+	st->bigs++;
+	ttrpc_reply(call, &r.base);
+}
+
 static const struct ttrpc_method methods[] = {
+	{ SVC, "Big", &lcvm__agent__v1__ping_request__descriptor, h_big },
 	{ SVC, "Ping", &lcvm__agent__v1__ping_request__descriptor, h_ping },
 	{ SVC, "CreateContainer", &lcvm__agent__v1__create_container_request__descriptor, h_create },
 	{ SVC, "StartContainer", &lcvm__agent__v1__start_container_request__descriptor, h_start },
@@ -873,6 +887,34 @@ static void t_max_conns(void)
 	env_fini(&e);
 }
 
+/* A client that sends but never reads: the server stops reading once
+ * TTRPC_MAX_OUTQ bytes of replies wait, and resumes when they drain. */
+static void t_backpressure(void)
+{
+	struct env e;
+	struct raw raw;
+	if (!T_CHECK(env_init(&e)) || !T_CHECK(raw_connect_server(&e, &raw)))
+		return;
+	ev_del(e.loop, raw.fd); /* not reading yet */
+	uint8_t *rq;
+	size_t n = pack_request("Big", NULL, &rq);
+	const int total = 20; /* 20 MiB of answers, well over TTRPC_MAX_OUTQ */
+	for (int i = 0; i < total; i++)
+		raw_frame(&raw, 2 * (uint32_t)i + 1, TTRPC_TYPE_REQUEST, rq, n);
+	free(rq);
+	run_idle(e.loop);
+	T_CHECK(e.st.bigs >= (int)(TTRPC_MAX_OUTQ >> 20));
+	T_CHECK(e.st.bigs < total);
+	ev_add(e.loop, raw.fd, EV_READ, raw_io, &raw);
+	T_CHECK(raw_wait_frames(&e, &raw, total));
+	T_CHECK_EQ_INT(e.st.bigs, total);
+	T_CHECK_EQ_INT(raw.nframes, total);
+	T_CHECK_EQ_INT(raw.frames[total - 1].h.stream_id, 2 * total - 1);
+	T_CHECK_EQ_INT(raw_status(&raw, total - 1, NULL, 0), TTRPC_OK);
+	raw_fini(e.loop, &raw);
+	env_fini(&e);
+}
+
 static void t_inflight_limit(void)
 {
 	struct env e;
@@ -1232,6 +1274,7 @@ int main(void)
 	T_RUN(t_free_from_callback);
 	T_RUN(t_free_from_close_and_deadline);
 	T_RUN(t_max_conns);
+	T_RUN(t_backpressure);
 	T_RUN(t_inflight_limit);
 	T_RUN(t_large_message);
 	T_RUN(t_listen);
