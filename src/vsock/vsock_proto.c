@@ -683,7 +683,10 @@ static void next_data(struct conn *c, struct vsock_hdr *h, const struct iovec *p
 		conn_hdr(c, h, VSOCK_OP_RW);
 		h->len = (uint32_t)r;
 		c->tx_cnt += (uint32_t)r;
-		if ((size_t)r < want) /* drained: let epoll say when there is more */
+		/* Drained: let epoll say when there is more. A hung-up socket is no
+		 * longer watched and stays readable (the rest, then EOF), so keep
+		 * reading it or its EOF would never reach the guest. */
+		if ((size_t)r < want && !c->hup)
 			c->rx_ready = false;
 	} else if (r == 0) {
 		if (c->hup || peer_hung_up(c->fd)) {
