@@ -39,6 +39,9 @@ static const char run_usage[] =
 	"      --entrypoint CMD   override the image's entrypoint\n"
 	"      --name NAME        name the container\n"
 	"      --read-only        mount the container's root filesystem read-only\n"
+	"  -v, --volume SRC:DST[:OPTS]  share host directory SRC at DST over 9P; OPTS is a\n"
+	"                         comma list of ro, rw, mapped, passthrough (default:\n"
+	"                         passthrough as root, mapped otherwise)\n"
 	"      --accel MODE       auto (default), kvm or tcg\n"
 	"      --cpus N           virtual CPUs (default 1)\n"
 	"  -m, --memory SIZE      guest memory, e.g. 512M, 2G (default 512M)\n"
@@ -49,6 +52,8 @@ struct run_opts {
 	const char *name, *workdir, *user, *entrypoint;
 	char **env; /* from -e, NULL-terminated */
 	size_t nenv;
+	struct mon_mount mounts[MON_MAX_MOUNTS];
+	size_t nmounts;
 	enum mon_accel accel;
 	unsigned cpus;
 	uint64_t memory_mib;
@@ -76,6 +81,64 @@ static int add_env(struct run_opts *o, const char *kv)
 	o->env = n;
 	o->env[o->nenv++] = copy;
 	o->env[o->nenv] = NULL;
+	return 0;
+}
+
+static void free_mounts(struct run_opts *o)
+{
+	for (size_t i = 0; i < o->nmounts; i++) {
+		free(o->mounts[i].source);
+		free(o->mounts[i].target);
+	}
+	o->nmounts = 0;
+}
+
+/* -v SRC:DST[:OPTS]. SRC must be an existing host directory (made absolute
+ * and canonical here, so the monitor exports exactly what the user saw). */
+static int add_volume(struct run_opts *o, const char *spec)
+{
+	if (o->nmounts >= MON_MAX_MOUNTS)
+		return cli_error("run: too many volumes (at most %d)", MON_MAX_MOUNTS), -E2BIG;
+	char buf[PATH_MAX * 2 + 64];
+	if (snprintf(buf, sizeof(buf), "%s", spec) >= (int)sizeof(buf))
+		return cli_error("run: volume '%.40s...' too long", spec), -ENAMETOOLONG;
+	char *src = buf, *dst = strchr(buf, ':'), *opts = NULL;
+	if (!dst || dst == src)
+		return cli_error("run: invalid volume '%s' (want HOSTDIR:CONTAINERDIR[:ro][,mapped])", spec), -EINVAL;
+	*dst++ = '\0';
+	if ((opts = strchr(dst, ':')))
+		*opts++ = '\0';
+	struct mon_mount m = { .mapped = geteuid() != 0 };
+	for (char *tok = opts ? strtok(opts, ",") : NULL; tok; tok = strtok(NULL, ",")) {
+		if (!strcmp(tok, "ro"))
+			m.read_only = 1;
+		else if (!strcmp(tok, "rw"))
+			m.read_only = 0;
+		else if (!strcmp(tok, "mapped"))
+			m.mapped = 1;
+		else if (!strcmp(tok, "passthrough"))
+			m.mapped = 0;
+		else
+			return cli_error("run: unknown volume option '%s' (want ro, rw, mapped or passthrough)", tok),
+			       -EINVAL;
+	}
+	if (dst[0] != '/' || strstr(dst, "/../") || !strcmp(dst, "/") ||
+	    (strlen(dst) >= 3 && !strcmp(dst + strlen(dst) - 3, "/..")))
+		return cli_error("run: volume target '%s' must be an absolute path other than /", dst), -EINVAL;
+	char real[PATH_MAX];
+	if (!realpath(src, real))
+		return cli_error("run: volume source %s: %s", src, strerror(errno)), -ENOENT;
+	struct stat st;
+	if (stat(real, &st) < 0 || !S_ISDIR(st.st_mode))
+		return cli_error("run: volume source %s is not a directory", src), -ENOTDIR;
+	m.source = strdup(real);
+	m.target = strdup(dst);
+	if (!m.source || !m.target) {
+		free(m.source);
+		free(m.target);
+		return cli_error("run: out of memory"), -ENOMEM;
+	}
+	o->mounts[o->nmounts++] = m;
 	return 0;
 }
 
@@ -147,8 +210,9 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 			}
 			break;
 		case 'v':
-			cli_error("run: volumes (-v) are not supported yet");
-			return -EINVAL;
+			if (add_volume(o, optarg) < 0)
+				return -EINVAL;
+			break;
 		case 'h':
 			fputs(run_usage, stdout);
 			return 1;
@@ -286,6 +350,14 @@ static int build_spec(const struct cli_globals *g, struct run_opts *o, const cha
 	s->cwd = strdup(o->workdir ? o->workdir : img.working_dir && *img.working_dir ? img.working_dir : "/");
 	s->layers = img.layers;
 	s->nlayers = img.nlayers;
+	s->mounts = calloc(o->nmounts + 1, sizeof(*s->mounts));
+	if (!s->mounts) {
+		cli_image_free(&img);
+		return lc_err_set(e, ENOMEM, "building the container spec");
+	}
+	memcpy(s->mounts, o->mounts, o->nmounts * sizeof(*s->mounts));
+	s->nmounts = o->nmounts;
+	o->nmounts = 0; /* the spec owns the strings now */
 	img.layers = NULL;
 	img.nlayers = 0;
 	r = parse_user(o->user ? o->user : img.user, &s->uid, &s->gid, e);
@@ -341,12 +413,14 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 	int r = parse_run(argc, argv, &o);
 	if (r != 0) {
 		strv_free(o.env);
+		free_mounts(&o);
 		return r > 0 ? 0 : CLI_EXIT_ERROR;
 	}
 	struct lc_err e = { 0 };
 	struct mon_spec s = { 0 };
 	r = build_spec(g, &o, argv[optind], argc - optind - 1, argv + optind + 1, &s, &e);
 	strv_free(o.env);
+	free_mounts(&o);
 	char runtime[PATH_MAX], dir[PATH_MAX];
 	if (r == 0 && (r = lc_runtime_dir(g->root, runtime, sizeof(runtime))) < 0)
 		lc_err_set(&e, -r, "runtime directory");

@@ -16,6 +16,8 @@
 
 #include "agent.pb-c.h"
 #include "monitor/qemu.h"
+#include "p9/fs_local.h"
+#include "p9/server.h"
 #include "monitor/state.h"
 #include "rpc/ttrpc.h"
 #include "util/cleanup.h"
@@ -39,6 +41,8 @@ struct monitor {
 	size_t ready_len;
 	struct ttrpc_client *rpc;
 	struct relay *relay[3];   /* stdin, stdout, stderr */
+	struct p9_localfs *p9fs[MON_MAX_MOUNTS];   /* one 9P export per -v */
+	struct p9_server *p9srv[MON_MAX_MOUNTS];
 	int outputs_open;         /* stdout/stderr relays still running */
 	int have_status;
 	int status;               /* container exit status */
@@ -191,6 +195,45 @@ static int stdio_connect(struct monitor *m, int stream)
 	return sp[0];
 }
 
+/* --- 9P shares ---------------------------------------------------------------*/
+
+/* Exports every -v directory; each gets its own server (and worker pool), so
+ * one share's blocking requests never wait behind another's. Created after
+ * QEMU is spawned: forking a process with worker threads is best avoided. */
+static int p9_setup(struct monitor *m)
+{
+	for (size_t i = 0; i < m->spec.nmounts; i++) {
+		const struct mon_mount *mt = &m->spec.mounts[i];
+		struct p9_local_opts o = { .root = mt->source, .readonly = mt->read_only,
+					   .model = mt->mapped ? P9_LOCAL_MAPPED : P9_LOCAL_PASSTHROUGH };
+		int r = p9_localfs_new(&o, &m->p9fs[i], m->err);
+		if (r < 0)
+			return lc_err_wrap(m->err, r, "volume %s", mt->source);
+		struct p9_export exp = { .ops = &p9_localfs_ops, .fs = m->p9fs[i],
+					 .flags = mt->read_only ? P9_EXPORT_RDONLY : 0 };
+		struct p9_server_opts so = { .max_msize = MON_9P_MSIZE };
+		r = p9_server_new(m->loop, &exp, &so, &m->p9srv[i]);
+		if (r < 0)
+			return lc_err_set(m->err, -r, "9P server for %s", mt->source);
+	}
+	return 0;
+}
+
+static int p9_connect(struct monitor *m, uint32_t index)
+{
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) < 0)
+		return -errno;
+	int r = p9_server_add_conn(m->p9srv[index], sp[1]);
+	if (r < 0) {
+		close(sp[0]);
+		close(sp[1]);
+		return r;
+	}
+	mon_log(m, "9P connection for %s", m->spec.mounts[index].source);
+	return sp[0];
+}
+
 /* --- agent calls ------------------------------------------------------------*/
 
 static void on_ready(struct ev_loop *loop, int fd, unsigned events, void *data);
@@ -312,7 +355,18 @@ static void create_container(struct monitor *m)
 		layers[i].fstype = s->layers[i].fstype;
 		lp[i] = &layers[i];
 	}
+	Lcvm__Agent__V1__Mount9p mounts[MON_MAX_MOUNTS], *mp[MON_MAX_MOUNTS];
+	for (size_t i = 0; i < s->nmounts; i++) {
+		lcvm__agent__v1__mount9p__init(&mounts[i]);
+		mounts[i].port = LCVM_PORT_9P(i);
+		mounts[i].target = s->mounts[i].target;
+		mounts[i].read_only = s->mounts[i].read_only;
+		mounts[i].msize = MON_9P_MSIZE;
+		mp[i] = &mounts[i];
+	}
 	Lcvm__Agent__V1__CreateContainerRequest req = LCVM__AGENT__V1__CREATE_CONTAINER_REQUEST__INIT;
+	req.n_mounts = s->nmounts;
+	req.mounts = mp;
 	req.id = s->id;
 	req.hostname = s->hostname;
 	req.process = &proc;
@@ -427,6 +481,8 @@ static int guest_connect(void *opaque, uint32_t port)
 	for (int s = 0; s < 3; s++)
 		if (port == LCVM_PORT_STDIO(0, s))
 			return stdio_connect(m, s);
+	if (port >= LCVM_PORT_9P(0) && port < LCVM_PORT_9P(m->spec.nmounts))
+		return p9_connect(m, port - LCVM_PORT_9P(0));
 	mon_log(m, "guest connected to unknown host port %u: refused", port);
 	return -ECONNREFUSED;
 }
@@ -561,6 +617,13 @@ static void cleanup(struct monitor *m)
 		relay_free(m->relay[i]);
 	if (m->rpc)
 		ttrpc_client_free(m->rpc);
+	/* Connections first (they hold fids), then the backends. */
+	for (size_t i = 0; i < MON_MAX_MOUNTS; i++) {
+		if (m->p9srv[i])
+			p9_server_free(m->p9srv[i]);
+		if (m->p9fs[i])
+			p9_localfs_free(m->p9fs[i]);
+	}
 	if (m->vsock)
 		vsock_dev_free(m->vsock);
 	if (m->ready_fd >= 0)
@@ -587,6 +650,8 @@ int mon_run(const char *dir, struct lc_err *e)
 		m.vsock = vsock_dev_new(m.loop, MON_GUEST_CID, &host_ops, &m);
 		r = m.vsock ? start_vm(&m) : lc_err_set(e, ENOMEM, "creating the vsock device");
 	}
+	if (r == 0)
+		r = p9_setup(&m);
 	if (r == 0) {
 		r = ev_run(m.loop);
 		if (r < 0)

@@ -20,6 +20,10 @@
 #define MON_RPC_TIMEOUT_MS 30000       /* any agent call but WaitContainer */
 #define MON_SHUTDOWN_TIMEOUT_MS 3000   /* clean power-off before SIGKILL */
 #define MON_CONSOLE_TAIL 20            /* lines of guest console in boot errors */
+/* 9P msize over vsock (trans=fd): the Linux client allows up to 1 MiB on fd
+ * transports; larger messages mean fewer round trips, each of which costs
+ * emulated guest time. */
+#define MON_9P_MSIZE (1024u * 1024u)
 #define MON_GUEST_CID 3u               /* every VM has its own device, so CIDs never collide */
 
 /* File names inside a container's state directory. */
