@@ -6,7 +6,8 @@ set -eu
 pkgs="build-essential clang pkg-config protobuf-c-compiler libprotobuf-c-dev libjansson-dev
 libcurl4-openssl-dev libarchive-dev libzstd-dev libcap-ng-dev libseccomp-dev
 qemu-system-x86 crun busybox-static squashfs-tools erofs-utils cpio xz-utils zstd kmod
-libclang-rt-14-dev socat diod skopeo umoci docker-registry curl ca-certificates"
+libclang-rt-14-dev socat diod skopeo umoci docker-registry curl ca-certificates
+libssl-dev openssl debootstrap python3 e2fsprogs procps util-linux"
 missing=""
 for p in $pkgs; do
 	dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed$' || missing="$missing $p"
