@@ -431,6 +431,12 @@ int cmd_run(const struct cli_globals *g, int argc, char **argv)
 	if (r < 0)
 		return cli_fail(&e);
 
+	/* Like docker's CLI: catch these even when the shell started us with them
+	 * ignored (background jobs run with SIGINT ignored); an ignored signal
+	 * would be discarded before sigwaitinfo could take it. */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	signal(SIGHUP, SIG_DFL);
 	sigset_t set, old;
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
