@@ -12,8 +12,10 @@
  *   - xattr names are 1..P9_XATTR_NAME_MAX bytes, values <= P9_XATTR_SIZE_MAX;
  *   - open/create flags are host O_* flags translated bit by bit from the
  *     9P L-flags (never the guest word); O_CREAT, O_NOCTTY, O_CLOEXEC,
- *     O_NOFOLLOW, O_NONBLOCK, O_DIRECT, O_LARGEFILE, FASYNC are already
- *     removed: the backend adds its own safety flags (O_NOFOLLOW|O_CLOEXEC...);
+ *     O_NOFOLLOW, O_NONBLOCK, O_LARGEFILE, FASYNC are already removed: the
+ *     backend adds its own safety flags (O_NOFOLLOW|O_CLOEXEC...). O_DIRECT
+ *     is kept: a backend honours it (buffers handed to read/write are NOT
+ *     aligned; the backend bounces through an aligned buffer if it must);
  *   - on an export with P9_EXPORT_RDONLY no mutating op is ever called
  *     (the server answers EROFS first), and open() never gets a write mode;
  *   - read/write/readdir/fsync/lock/getlock are called only on a node that
@@ -192,7 +194,7 @@ struct p9_fs_ops {
 	int (*getattr)(void *fs, struct p9_node *n, uint64_t request_mask, struct p9_attr *out);
 	int (*setattr)(void *fs, struct p9_node *n, const struct p9_iattr *ia);
 	/* Opens n (unopened) with host O_* flags (access mode + O_APPEND,
-	 * O_TRUNC, O_DSYNC, O_SYNC, O_NOATIME, O_DIRECTORY). Refuses anything
+	 * O_TRUNC, O_DSYNC, O_SYNC, O_NOATIME, O_DIRECT, O_DIRECTORY). Refuses anything
 	 * but a regular file or a directory (ENXIO), directories for writing
 	 * (EISDIR). Fills the object's qid. */
 	int (*open)(void *fs, struct p9_node *n, int flags, struct p9_qid *qid);

@@ -391,9 +391,13 @@ int p9_open_flags(uint32_t l)
 		{ P9_DOTL_SYNC, O_SYNC },
 		{ P9_DOTL_NOATIME, O_NOATIME },
 		{ P9_DOTL_DIRECTORY, O_DIRECTORY },
+		/* Honoured, not dropped as QEMU does: the backend opens the host
+		 * file O_DIRECT and copes with buffer alignment; iounit keeps
+		 * chunks block-aligned (file_iounit). */
+		{ P9_DOTL_DIRECT, O_DIRECT },
 		/* Dropped on purpose: CREATE (implied by Tlcreate), NOCTTY,
-		 * NONBLOCK, FASYNC, DIRECT (alignment rules), LARGEFILE,
-		 * NOFOLLOW and CLOEXEC (the backend always sets its own). */
+		 * NONBLOCK, FASYNC, LARGEFILE, NOFOLLOW and CLOEXEC (the backend
+		 * always sets its own). */
 	};
 	int acc;
 	switch (l & 3) {
@@ -407,6 +411,18 @@ int p9_open_flags(uint32_t l)
 		if (l & map[i].p9)
 			out |= map[i].host;
 	return out;
+}
+
+/* Rlopen/Rlcreate iounit: 0 (= msize - 24) for directories; for files
+ * msize - 24 rounded down to P9_IOUNIT_ALIGN, so the client's chunks of a
+ * large aligned read or write stay aligned on the host (O_DIRECT needs it,
+ * and the host filesystem likes it). */
+static uint32_t file_iounit(const struct conn *c, const struct p9_qid *q)
+{
+	if (q->type & P9_QTDIR)
+		return 0;
+	/* Below 2 * ALIGN this is 0, which the client reads as msize - 24. */
+	return (c->msize - P9_IOHDRSZ) & ~(uint32_t)(P9_IOUNIT_ALIGN - 1);
 }
 
 static uint32_t iohdr_count(const struct conn *c, uint32_t count)
@@ -619,7 +635,7 @@ static int h_lopen(struct req *r, struct p9_msg *rep)
 			u.f->qid = rep->u.ropen.qid;
 		pthread_mutex_unlock(&u.f->mu);
 	}
-	rep->u.ropen.iounit = 0; /* = msize - 24 */
+	rep->u.ropen.iounit = ret ? 0 : file_iounit(r->c, &rep->u.ropen.qid);
 	unuse(r, &u);
 	return ret;
 }
@@ -664,7 +680,7 @@ static int h_lcreate(struct req *r, struct p9_msg *rep)
 		pthread_mutex_unlock(&u.f->mu);
 		nref_put(r->c->s, old);
 	}
-	rep->u.ropen.iounit = 0;
+	rep->u.ropen.iounit = ret ? 0 : file_iounit(r->c, &rep->u.ropen.qid);
 	unuse(r, &u);
 	return ret;
 }

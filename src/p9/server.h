@@ -35,6 +35,7 @@
 #define P9_DEFAULT_INFLIGHT  64     /* requests read ahead per connection */
 #define P9_DEFAULT_LOCK_WAIT 1000   /* ms a blocking Tlock waits before BLOCKED */
 #define P9_MAX_WORKERS       64
+#define P9_IOUNIT_ALIGN      4096   /* file iounit granularity (O_DIRECT) */
 
 struct p9_server;
 

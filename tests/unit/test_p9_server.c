@@ -117,6 +117,15 @@ static int create_file(struct fx *f, uint32_t dir, uint32_t fid, const char *nam
 	return r < 0 ? r : p9c_lcreate(&f->c, fid, name, L_RDWR, 0644, 0, NULL);
 }
 
+/* Open flags are translated bit by bit; O_DIRECT is honoured, not dropped. */
+static void t_open_flags(void)
+{
+	T_CHECK_EQ_INT(p9_open_flags(2 | 040000), O_RDWR | O_DIRECT);
+	T_CHECK_EQ_INT(p9_open_flags(1 | 02000 | 010000), O_WRONLY | O_APPEND | O_DSYNC);
+	T_CHECK_EQ_INT(p9_open_flags(0 | 0100 | 0400 | 04000 | 0400000 | 02000000), O_RDONLY);
+	T_CHECK_EQ_INT(p9_open_flags(3), -EINVAL);
+}
+
 static void t_version(void)
 {
 	struct fx f;
@@ -624,6 +633,7 @@ out:
 
 int main(void)
 {
+	T_RUN(t_open_flags);
 	T_RUN(t_version);
 	T_RUN(t_attach_walk_rw);
 	T_RUN(t_too_many_walk_names);
