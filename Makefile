@@ -64,7 +64,7 @@ AGENT_LIB_OBJ := $(patsubst %.c,$(B)/obj/%.o,$(filter-out src/agent/main.c,$(wil
 
 all: $(B)/lcvm $(B)/lcvm-agent $(AGENT_LIB_OBJ) $(UNIT_BIN) $(B)/lcvm-conformance
 .SECONDARY:
-.PHONY: fuzzers all guest demo check check-unit check-integration bench fuzz install clean distclean
+.PHONY: fuzzers all guest busybox-image demo check check-unit check-integration bench fuzz install clean distclean
 
 # --- generated protocol code -------------------------------------------------
 $(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: proto/%.proto
@@ -127,7 +127,7 @@ check-integration: all guest
 	$(Q)LCVM=$(B)/lcvm tests/run.sh integration $(wildcard tests/integration/test_*.sh)
 
 # One summary line for everything: the runner appends results to a file per run.
-check: all guest
+check: all guest busybox-image
 	$(Q)LCVM=$(B)/lcvm LCVM_BUILD=$(B) tests/run.sh all $(UNIT_BIN) $(wildcard tests/integration/test_*.sh) \
 		$(if $(FUZZ_SRC),tests/fuzz/run-bounded.sh)
 
@@ -135,9 +135,14 @@ check: all guest
 guest: $(B)/lcvm-agent
 	$(Q)guest/build.sh $(B)/lcvm-agent build/guest
 
+# The default image `busybox` as a real OCI image in the store (no registry).
+busybox-image: $(B)/lcvm guest
+	$(Q)tests/images/mk-busybox-oci.sh build/guest/images/busybox build/guest/images/busybox.oci.tar >/dev/null
+	$(Q)$(B)/lcvm load -q -i build/guest/images/busybox.oci.tar
+
 demo:
 	$(Q)guest/install-deps.sh
-	$(Q)$(MAKE) all guest
+	$(Q)$(MAKE) all guest busybox-image
 	$(Q)$(B)/lcvm run --rm busybox sh -c 'echo "hello from $$(uname -s) $$(uname -r) inside an lcvm VM"'
 
 bench: all guest

@@ -275,10 +275,29 @@ static char **strv_dup(char *const *v, size_t extra)
 	return r;
 }
 
-/* Image env, then -e values replacing the same keys. */
+/* docker's PATH for images whose config sets none. */
+#define RUN_DEFAULT_PATH "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+static int has_key(char *const *env, const char *key, size_t klen)
+{
+	for (size_t i = 0; env && env[i]; i++)
+		if (!strncmp(env[i], key, klen) && env[i][klen] == '=')
+			return 1;
+	return 0;
+}
+
+/* Image env (plus docker's default PATH when neither it nor -e has one),
+ * then -e values replacing the same keys. */
 static char **merge_env(char *const *image_env, char *const *user_env)
 {
-	char **env = strv_dup(image_env, strv_len(user_env));
+	char **env = strv_dup(image_env, strv_len(user_env) + 1);
+	if (env && !has_key(image_env, "PATH", 4) && !has_key(user_env, "PATH", 4)) {
+		size_t n = strv_len(env);
+		if (!(env[n] = strdup(RUN_DEFAULT_PATH))) {
+			strv_free(env);
+			return NULL;
+		}
+	}
 	if (!env)
 		return NULL;
 	size_t n = strv_len(env);
@@ -360,7 +379,12 @@ static int build_spec(const struct cli_globals *g, struct run_opts *o, const cha
 	o->nmounts = 0; /* the spec owns the strings now */
 	img.layers = NULL;
 	img.nlayers = 0;
-	r = parse_user(o->user ? o->user : img.user, &s->uid, &s->gid, e);
+	const char *user = o->user ? o->user : img.user;
+	r = parse_user(user, &s->uid, &s->gid, e);
+	if (user)
+		s->user = strdup(user);
+	s->image_id = take_ptr(&img.id);
+	s->exposed_ports = take_ptr(&img.exposed_ports);
 	cli_image_free(&img);
 	if (r < 0)
 		return r;
@@ -369,7 +393,7 @@ static int build_spec(const struct cli_globals *g, struct run_opts *o, const cha
 	if (asprintf(&s->initrd, "%s/initramfs.cpio", guest) < 0)
 		s->initrd = NULL;
 	if (!s->id || !s->hostname || !s->name || !s->image || !s->args || !s->env || !s->cwd || !s->kernel ||
-	    !s->initrd)
+	    !s->initrd || (user && !s->user))
 		return lc_err_set(e, ENOMEM, "building the container spec");
 	if (strv_len(s->args) == 0)
 		return lc_err_setx(e, EINVAL, "no command specified and image '%s' has none", image);

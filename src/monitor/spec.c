@@ -26,6 +26,9 @@ void mon_spec_free(struct mon_spec *s)
 	free(s->id);
 	free(s->name);
 	free(s->image);
+	free(s->image_id);
+	strv_free(s->exposed_ports);
+	free(s->user);
 	strv_free(s->args);
 	strv_free(s->env);
 	free(s->cwd);
@@ -126,6 +129,13 @@ int mon_spec_validate(const struct mon_spec *s, struct lc_err *e)
 	for (size_t i = 0; i < ne; i++)
 		if (!valid_str(s->env[i]) || !strchr(s->env[i], '=') || s->env[i][0] == '=')
 			return lc_err_setx(e, EINVAL, "invalid environment variable '%.40s' (want KEY=VALUE)", s->env[i]);
+	if ((s->image_id && !valid_str(s->image_id)) || (s->user && !valid_str(s->user)))
+		return lc_err_setx(e, EINVAL, "invalid image id or user");
+	if (strv_len(s->exposed_ports) > MON_MAX_PORTS)
+		return lc_err_setx(e, E2BIG, "too many exposed ports");
+	for (size_t i = 0; s->exposed_ports && s->exposed_ports[i]; i++)
+		if (!valid_str(s->exposed_ports[i]))
+			return lc_err_setx(e, EINVAL, "invalid exposed port");
 	if (!valid_abs_path(s->cwd))
 		return lc_err_setx(e, EINVAL, "working directory must be an absolute path");
 	if (s->nlayers == 0 || s->nlayers > MON_MAX_LAYERS)
@@ -177,6 +187,12 @@ int mon_spec_to_json(const struct mon_spec *s, char **out, struct lc_err *e)
 			      "initrd", s->initrd, "accel", mon_accel_name(s->accel), "cpus", (int)s->cpus,
 			      "memory_mib", (json_int_t)s->memory_mib, "interactive", s->interactive, "remove",
 			      s->remove, "read_only", s->read_only, "debug", s->debug);
+	if (o && s->image_id)
+		json_object_set_new(o, "image_id", json_string(s->image_id));
+	if (o && s->user)
+		json_object_set_new(o, "user", json_string(s->user));
+	if (o && s->exposed_ports)
+		json_object_set_new(o, "exposed_ports", strv_json(s->exposed_ports));
 	if (!o)
 		return lc_err_setx(e, EINVAL, "cannot encode container spec (missing field)");
 	*out = json_dumps(o, JSON_COMPACT);
@@ -210,9 +226,20 @@ static int get_str(json_t *o, const char *key, char **out)
 	return *out ? 0 : -ENOMEM;
 }
 
+/* Optional string: absent is fine, present must be a string. */
+static int get_opt_str(json_t *o, const char *key, char **out)
+{
+	return json_object_get(o, key) ? get_str(o, key, out) : 0;
+}
+
 static int parse_spec(json_t *o, struct mon_spec *s)
 {
 	if (!json_is_object(o))
+		return -EINVAL;
+	if (get_opt_str(o, "image_id", &s->image_id) || get_opt_str(o, "user", &s->user))
+		return -EINVAL;
+	json_t *ports = json_object_get(o, "exposed_ports");
+	if (ports && get_strv(ports, &s->exposed_ports, MON_MAX_PORTS))
 		return -EINVAL;
 	if (get_str(o, "id", &s->id) || get_str(o, "name", &s->name) || get_str(o, "image", &s->image) ||
 	    get_str(o, "cwd", &s->cwd) || get_str(o, "hostname", &s->hostname) ||

@@ -14,6 +14,7 @@
 #define MON_MAX_ENV 4096
 #define MON_MAX_LAYERS 64
 #define MON_MAX_MOUNTS 32
+#define MON_MAX_PORTS 1024
 #define MON_MAX_STR 65536
 #define MON_MAX_CPUS 64
 #define MON_MIN_MEMORY_MIB 64
@@ -37,10 +38,13 @@ struct mon_spec {
 	char *id;          /* 64 hex digits */
 	char *name;
 	char *image;       /* as the user wrote it */
+	char *image_id;    /* config digest, or "builtin:NAME" */
+	char **exposed_ports; /* image ExposedPorts ("80/tcp"), NULL-terminated; recorded only */
 	char **args;       /* NULL-terminated, at least one */
 	char **env;        /* NULL-terminated KEY=VALUE */
 	char *cwd;         /* absolute */
 	uint32_t uid, gid;
+	char *user;        /* -u or the image's User as written, NULL if neither */
 	char *hostname;
 	struct mon_layer *layers; /* top-most first */
 	size_t nlayers;
