@@ -38,6 +38,7 @@ struct p9_localfs {
 	bool readonly;
 	bool openat2;
 	atomic_uint live;
+	mode_t umask;  /* the process's, read once: creations undo it (the guest applied its own) */
 	pthread_mutex_t dev_mu;
 	unsigned ndevs;
 	dev_t devs[P9_LOCAL_MAX_DEVS];
@@ -56,6 +57,32 @@ struct p9_node {
 static void procpath(char *buf, size_t len, int fd)
 {
 	snprintf(buf, len, "/proc/self/fd/%d", fd);
+}
+
+/* The process umask without changing it (umask(2) is process-wide and racy
+ * in a threaded monitor). */
+static mode_t read_umask(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	unsigned m = 022;
+	char line[128];
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "Umask: %o", &m) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return (mode_t)(m & 0777);
+}
+
+/* Passthrough: the guest already applied its umask to mode; undo the
+ * server's own umask on the new object (fd: any descriptor of it). */
+static int undo_umask(struct p9_localfs *fs, int fd, mode_t mode)
+{
+	if (fs->model != P9_LOCAL_PASSTHROUGH || !(mode & fs->umask))
+		return 0;
+	char p[64];
+	procpath(p, sizeof(p), fd);
+	return chmod(p, mode) < 0 ? -errno : 0;
 }
 
 static bool bad_name(const char *name)
@@ -364,6 +391,7 @@ int p9_localfs_new(const struct p9_local_opts *o, struct p9_localfs **out, struc
 	fs->root_ino = st.st_ino;
 	fs->model = o->model;
 	fs->readonly = o->readonly;
+	fs->umask = read_umask();
 	fs->openat2 = !o->no_openat2 && probe_openat2(fd);
 	atomic_init(&fs->live, 0);
 	pthread_mutex_init(&fs->dev_mu, NULL);
@@ -746,6 +774,8 @@ static int l_create(void *vfs, struct p9_node *dir, const char *name, int flags,
 	if (o < 0)
 		return -errno;
 	int r = own_new(fs, o, dir->uid, gid, S_IFREG | (mode & 07777), 0, false);
+	if (!r)
+		r = undo_umask(fs, o, host_mode(fs, mode, false));
 	char p[64];
 	procpath(p, sizeof(p), o);
 	int fd = r ? -1 : open(p, O_PATH | O_CLOEXEC);
@@ -930,6 +960,8 @@ static int l_mkdir(void *vfs, struct p9_node *dir, const char *name, uint32_t mo
 		procpath(p, sizeof(p), fd);
 		if (chmod(p, mode & 07777) < 0)
 			r = -errno;
+	} else if (!r) {
+		r = undo_umask(fs, fd, mode & 0777);
 	}
 	if (!r)
 		r = qid_of_fd(fs, fd, qid);
@@ -960,6 +992,8 @@ static int l_mknod(void *vfs, struct p9_node *dir, const char *name, uint32_t mo
 	r = new_node_qid(fs, dir->fd, name, qid, &fd);
 	if (!r)
 		r = own_new(fs, fd, dir->uid, gid, type | (mode & 07777), dev, true);
+	if (!r)
+		r = undo_umask(fs, fd, host_mode(fs, mode, false));
 	if (!r && fs->model == P9_LOCAL_MAPPED)
 		r = qid_of_fd(fs, fd, qid); /* the type now comes from the xattr */
 	if (r)

@@ -92,10 +92,24 @@ static int chk_xattr(struct conf_ctx *c)
 	return CONF_PASS;
 }
 
+/* trusted.* needs CAP_SYS_ADMIN, which container runtimes drop by default. */
+static bool have_sys_admin(void)
+{
+	FILE *f = fopen("/proc/self/status", "re");
+	char line[256];
+	unsigned long long eff = 0;
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "CapEff: %llx", &eff) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return eff & (1ULL << 21); /* CAP_SYS_ADMIN */
+}
+
 static int chk_xattr_trusted(struct conf_ctx *c)
 {
-	if (geteuid() != 0)
-		return conf_skip(c, "trusted.* needs root");
+	if (geteuid() != 0 || !have_sys_admin())
+		return conf_skip(c, "trusted.* needs root with CAP_SYS_ADMIN");
 	if (conf_make_file("f", "x", 1, 0644) < 0)
 		return conf_errno(c, "create");
 	char v[16];

@@ -398,6 +398,31 @@ static void t_passthrough_files(void)
 	fx_close(&f);
 }
 
+/* The guest applied its umask already: the server's own (022 here) must not
+ * strip group/other bits again. */
+static void t_modes_ignore_server_umask(void)
+{
+	mode_t old = umask(022);
+	struct fx f;
+	if (fx_open(&f, P9_LOCAL_PASSTHROUGH, false, false)) {
+		struct p9_qid q;
+		struct p9_node *n = NULL;
+		struct stat st;
+		T_CHECK_EQ_INT(OPS->mknod(f.fs, f.root, "fifo", S_IFIFO | 0666, 0, 0, 0, &q), 0);
+		T_CHECK(stat(hp(&f, "fifo"), &st) == 0 && (st.st_mode & 07777) == 0666);
+		T_CHECK_EQ_INT(OPS->mkdir(f.fs, f.root, "dir", 0777, 0, &q), 0);
+		T_CHECK(stat(hp(&f, "dir"), &st) == 0 && (st.st_mode & 07777) == 0777);
+		T_CHECK_EQ_INT(OPS->create(f.fs, f.root, "file", O_RDWR, 0666, 0, &n, &q), 0);
+		T_CHECK(stat(hp(&f, "file"), &st) == 0 && (st.st_mode & 07777) == 0666);
+		if (n)
+			OPS->release(f.fs, n);
+		T_CHECK_EQ_INT(OPS->mknod(f.fs, f.root, "narrow", S_IFIFO | 0600, 0, 0, 0, &q), 0);
+		T_CHECK(stat(hp(&f, "narrow"), &st) == 0 && (st.st_mode & 07777) == 0600);
+	}
+	fx_close(&f);
+	umask(old);
+}
+
 static void t_passthrough_nodes(void)
 {
 	struct fx f;
@@ -1054,6 +1079,7 @@ int main(void)
 	T_RUN(t_special_never_opened);
 	T_RUN(t_passthrough_files);
 	T_RUN(t_passthrough_nodes);
+	T_RUN(t_modes_ignore_server_umask);
 	T_RUN(t_mapped);
 	T_RUN(t_xattr_passthrough);
 	T_RUN(t_locks_between_fids);
