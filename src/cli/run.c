@@ -388,6 +388,12 @@ static int build_spec(const struct cli_globals *g, struct run_opts *o, const cha
 	cli_image_free(&img);
 	if (r < 0)
 		return r;
+	/* The scratch disk goes to the data dir (disk-backed), not the runtime dir (often tmpfs). */
+	char data[PATH_MAX];
+	if (!o->read_only && (r = lc_data_dir(g->root, data, sizeof(data))) < 0)
+		return lc_err_setx(e, -r, "cannot find the data directory (set HOME or use --root)");
+	if (!o->read_only && asprintf(&s->scratch, "%s/containers/%s/scratch.img", data, id) < 0)
+		return lc_err_set(e, ENOMEM, "building the container spec");
 	if (asprintf(&s->kernel, "%s/vmlinux", guest) < 0)
 		s->kernel = NULL;
 	if (asprintf(&s->initrd, "%s/initramfs.cpio", guest) < 0)

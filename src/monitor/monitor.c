@@ -16,6 +16,7 @@
 
 #include "agent.pb-c.h"
 #include "monitor/qemu.h"
+#include "monitor/scratch.h"
 #include "p9/fs_local.h"
 #include "p9/server.h"
 #include "monitor/state.h"
@@ -373,6 +374,12 @@ static void create_container(struct monitor *m)
 	req.n_layers = s->nlayers;
 	req.layers = lp;
 	req.read_only = s->read_only;
+	Lcvm__Agent__V1__Layer scratch = LCVM__AGENT__V1__LAYER__INIT;
+	if (s->scratch && !s->read_only) {
+		scratch.serial = MON_SCRATCH_SERIAL;
+		scratch.fstype = MON_SCRATCH_FSTYPE;
+		req.scratch = &scratch;
+	}
 	call(m, "CreateContainer", &req.base, &lcvm__agent__v1__create_container_response__descriptor,
 	     MON_RPC_TIMEOUT_MS, on_create);
 }
@@ -527,6 +534,22 @@ static void on_signal(struct ev_loop *loop, int fd, unsigned events, void *data)
 	}
 }
 
+/* Formats the scratch disk (tens of ms of mke2fs, before QEMU starts). */
+static int scratch_setup(struct monitor *m)
+{
+	char logpath[PATH_MAX];
+	snprintf(logpath, sizeof(logpath), "%s/%s", m->dir, MON_LOG_FILE);
+	cleanup_close int logfd = m->spec.debug ? fcntl(2, F_DUPFD_CLOEXEC, 3)
+					       : open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (logfd < 0)
+		return lc_err_set(m->err, errno, "opening %s", logpath);
+	long long t0 = ev_now_ms();
+	int r = mon_scratch_create(m->dir, m->spec.scratch, MON_SCRATCH_SIZE, logfd, m->err);
+	if (r == 0)
+		mon_log(m, "scratch disk %s formatted in %lld ms", m->spec.scratch, ev_now_ms() - t0);
+	return r;
+}
+
 static int start_vm(struct monitor *m)
 {
 	const struct mon_spec *s = &m->spec;
@@ -556,6 +579,14 @@ static int start_vm(struct monitor *m)
 		cfg.disks[i].read_only = 1;
 	}
 	cfg.ndisks = s->nlayers;
+	if (s->scratch && !s->read_only && cfg.ndisks < QEMU_MAX_DISKS) {
+		if ((r = scratch_setup(m)) < 0)
+			return r;
+		struct qemu_disk *d = &cfg.disks[cfg.ndisks++];
+		d->path = s->scratch;
+		snprintf(d->serial, sizeof(d->serial), "%s", MON_SCRATCH_SERIAL);
+		d->scratch = 1;
+	}
 
 	/* vhost-user over a socketpair: the device keeps one end, QEMU gets the other. */
 	int sp[2];

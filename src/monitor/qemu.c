@@ -218,8 +218,8 @@ int qemu_build_argv(const struct qemu_cfg *c, char ***argv, struct lc_err *e)
 			break;
 		}
 		add(&b, "-drive");
-		add(&b, "file=%s,if=none,id=d%zu,format=raw,readonly=%s,cache=none,aio=threads", c->disks[i].path,
-		    i, c->disks[i].read_only ? "on" : "off");
+		add(&b, "file=%s,if=none,id=d%zu,format=raw,readonly=%s,cache=%s,aio=threads", c->disks[i].path,
+		    i, c->disks[i].read_only ? "on" : "off", c->disks[i].scratch ? QEMU_SCRATCH_CACHE : "none");
 		add(&b, "-device");
 		add(&b, "virtio-blk-device,drive=d%zu,serial=%s", i, c->disks[i].serial);
 	}

@@ -13,11 +13,15 @@
 
 #define QEMU_MAX_DISKS 80
 #define QEMU_DEFAULT_BINARY "qemu-system-x86_64"
+#ifndef QEMU_SCRATCH_CACHE
+#define QEMU_SCRATCH_CACHE "unsafe" /* measured in docs/images.md */
+#endif
 
 struct qemu_disk {
 	const char *path;
 	char serial[21]; /* virtio-blk serial, at most 20 bytes */
 	int read_only;
+	int scratch;     /* throwaway contents: host write-back cache, flushes ignored */
 };
 
 struct qemu_cfg {

@@ -29,6 +29,7 @@ void mon_spec_free(struct mon_spec *s)
 	free(s->image_id);
 	strv_free(s->exposed_ports);
 	free(s->user);
+	free(s->scratch);
 	strv_free(s->args);
 	strv_free(s->env);
 	free(s->cwd);
@@ -131,6 +132,8 @@ int mon_spec_validate(const struct mon_spec *s, struct lc_err *e)
 			return lc_err_setx(e, EINVAL, "invalid environment variable '%.40s' (want KEY=VALUE)", s->env[i]);
 	if ((s->image_id && !valid_str(s->image_id)) || (s->user && !valid_str(s->user)))
 		return lc_err_setx(e, EINVAL, "invalid image id or user");
+	if (s->scratch && !valid_abs_path(s->scratch))
+		return lc_err_setx(e, EINVAL, "invalid scratch disk path");
 	if (strv_len(s->exposed_ports) > MON_MAX_PORTS)
 		return lc_err_setx(e, E2BIG, "too many exposed ports");
 	for (size_t i = 0; s->exposed_ports && s->exposed_ports[i]; i++)
@@ -189,6 +192,8 @@ int mon_spec_to_json(const struct mon_spec *s, char **out, struct lc_err *e)
 			      s->remove, "read_only", s->read_only, "debug", s->debug);
 	if (o && s->image_id)
 		json_object_set_new(o, "image_id", json_string(s->image_id));
+	if (o && s->scratch)
+		json_object_set_new(o, "scratch", json_string(s->scratch));
 	if (o && s->user)
 		json_object_set_new(o, "user", json_string(s->user));
 	if (o && s->exposed_ports)
@@ -236,7 +241,8 @@ static int parse_spec(json_t *o, struct mon_spec *s)
 {
 	if (!json_is_object(o))
 		return -EINVAL;
-	if (get_opt_str(o, "image_id", &s->image_id) || get_opt_str(o, "user", &s->user))
+	if (get_opt_str(o, "image_id", &s->image_id) || get_opt_str(o, "user", &s->user) ||
+	    get_opt_str(o, "scratch", &s->scratch))
 		return -EINVAL;
 	json_t *ports = json_object_get(o, "exposed_ports");
 	if (ports && get_strv(ports, &s->exposed_ports, MON_MAX_PORTS))

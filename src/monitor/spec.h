@@ -47,6 +47,7 @@ struct mon_spec {
 	char *user;        /* -u or the image's User as written, NULL if neither */
 	char *hostname;
 	struct mon_layer *layers; /* top-most first */
+	char *scratch;     /* writable scratch disk to create (absolute), NULL = tmpfs upper */
 	size_t nlayers;
 	struct mon_mount *mounts;
 	size_t nmounts;

@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "monitor/scratch.h"
 #include "util/cleanup.h"
 #include "util/paths.h"
 
@@ -146,5 +147,7 @@ static int remove_at(int parent, const char *name, int depth)
 
 int mon_state_remove(const char *dir)
 {
-	return remove_at(AT_FDCWD, dir, 0);
+	int r = mon_scratch_remove(dir);
+	int rr = remove_at(AT_FDCWD, dir, 0);
+	return r < 0 ? r : rr;
 }

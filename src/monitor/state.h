@@ -1,7 +1,8 @@
 /* A container's state directory under the runtime dir: created by the CLI,
  * written atomically (temp file, fsync, rename), read by the monitor and by
  * other verbs. Layout: spec.json, monitor.pid, exit-status, console.log,
- * monitor.log, vhost-user.sock (names in monitor.h). */
+ * monitor.log, vhost-user.sock (names in monitor.h), and the scratch.img
+ * link to the scratch disk in the data dir (monitor/scratch.h). */
 #ifndef LCVM_MONITOR_STATE_H
 #define LCVM_MONITOR_STATE_H
 
