@@ -53,7 +53,8 @@ check nothing_left_behind 'leftovers'
 
 # SIGINT to the CLI tears the VM down (synchronised on the container's own output)
 mkfifo "$T/fifo"
-lcvm run --rm busybox sh -c 'echo ready; exec sleep 1000' >"$T/fifo" 2>/dev/null &
+# (exec: $! must be the CLI itself, not a subshell running the lcvm function)
+(exec "$LCVM" --root "$ROOT" run --rm busybox sh -c 'echo ready; exec sleep 1000' >"$T/fifo" 2>/dev/null) &
 cli=$!
 read -r line <"$T/fifo"
 kill -INT "$cli"
