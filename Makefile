@@ -127,9 +127,13 @@ check-integration: all guest
 	$(Q)LCVM=$(B)/lcvm tests/run.sh integration $(wildcard tests/integration/test_*.sh)
 
 # One summary line for everything: the runner appends results to a file per run.
+# The unit tests run twice: as built, and under ASan+UBSan (clang), so the
+# sanitizer build is held to the same tests on every run.
+SAN_UNIT_BIN := $(if $(filter 1,$(SANITIZE) $(FUZZ)),,$(patsubst tests/unit/%.c,build/san/tests/%,$(UNIT_SRC)))
 check: all guest busybox-image
-	$(Q)LCVM=$(B)/lcvm LCVM_BUILD=$(B) tests/run.sh all $(UNIT_BIN) $(wildcard tests/integration/test_*.sh) \
-		$(if $(FUZZ_SRC),tests/fuzz/run-bounded.sh)
+	$(Q)$(if $(SAN_UNIT_BIN),$(MAKE) -s SANITIZE=1 CC=clang $(SAN_UNIT_BIN))
+	$(Q)LCVM=$(B)/lcvm LCVM_BUILD=$(B) tests/run.sh all $(UNIT_BIN) $(SAN_UNIT_BIN) \
+		$(wildcard tests/integration/test_*.sh) $(if $(FUZZ_SRC),tests/fuzz/run-bounded.sh)
 
 # --- guest image -------------------------------------------------------------
 guest: $(B)/lcvm-agent
