@@ -1,13 +1,15 @@
 #!/bin/sh
 # Builds an OCI image layout tarball from layer tars, without a registry.
-# usage: mk-oci.sh [-z gzip|zstd|none] [-c CMD_JSON] [-e ENV_JSON] [-a ARCH] OUT.tar NAME LAYER.tar...
+# usage: mk-oci.sh [-z gzip|zstd|none] [-c CMD_JSON] [-e ENV_JSON] [-a ARCH] [-x MEMBERS] OUT.tar NAME LAYER.tar...
+#   MEMBERS: more JSON members of the image config's "config" object, e.g.
+#   '"Entrypoint":["/bin/x"],"WorkingDir":"/w","User":"1000","ExposedPorts":{"80/tcp":{}}'
 #   NAME is stored as the org.opencontainers.image.ref.name annotation
 #   (e.g. docker.io/library/busybox:latest); layers are given bottom-most first.
 # Needs sha256sum, gzip/zstd, tar. Writes nothing outside a temp dir and OUT.
 set -eu
-comp=gzip cmd='["sh"]' env='["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]' arch=amd64
-while getopts z:c:e:a: o; do
-	case $o in z) comp=$OPTARG ;; c) cmd=$OPTARG ;; e) env=$OPTARG ;; a) arch=$OPTARG ;; *) exit 2 ;; esac
+comp=gzip cmd='["sh"]' env='["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"]' arch=amd64 extra=
+while getopts z:c:e:a:x: o; do
+	case $o in z) comp=$OPTARG ;; c) cmd=$OPTARG ;; e) env=$OPTARG ;; a) arch=$OPTARG ;; x) extra=,$OPTARG ;; *) exit 2 ;; esac
 done
 shift $((OPTIND - 1))
 [ $# -ge 3 ] || { echo "usage: $0 [-z gzip|zstd|none] OUT.tar NAME LAYER.tar..." >&2; exit 2; }
@@ -30,8 +32,8 @@ for l in "$@"; do
 	diffs="$diffs${diffs:+,}\"sha256:$d\""
 	layers="$layers${layers:+,}{\"mediaType\":\"$mt\",\"digest\":\"sha256:$h\",\"size\":$(size "$h")}"
 done
-printf '{"created":"2024-01-01T00:00:00Z","architecture":"%s","os":"linux","config":{"Env":%s,"Cmd":%s},"rootfs":{"type":"layers","diff_ids":[%s]}}' \
-	"$arch" "$env" "$cmd" "$diffs" >"$tmp/c"
+printf '{"created":"2024-01-01T00:00:00Z","architecture":"%s","os":"linux","config":{"Env":%s,"Cmd":%s%s},"rootfs":{"type":"layers","diff_ids":[%s]}}' \
+	"$arch" "$env" "$cmd" "$extra" "$diffs" >"$tmp/c"
 ch=$(put "$tmp/c")
 printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:%s","size":%s},"layers":[%s]}' \
 	"$ch" "$(size "$ch")" "$layers" >"$tmp/m"

@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """Writes three layer tars into OUTDIR exercising what layer conversion must keep:
-l1: dirs, files with owners and an xattr, a char device, a FIFO, files to delete later;
+l1: dirs, files with owners and xattrs, char devices, a FIFO, files to delete later;
 l2: a whiteout (.wh.gone), an opaque dir (.wh..wh..opq), hard links, a symlink;
-l3: a block device and a file replaced. Usage: mk-test-layers.py OUTDIR"""
+l3: block devices and a file replaced. Devices also sit in xdev/, which a
+container sees (its /dev is a tmpfs). Usage: mk-test-layers.py OUTDIR"""
 import io, sys, tarfile
 
 def add(t, name, kind, data=b"", mode=0o644, uid=0, gid=0, link="", dev=(0, 0), xattrs=None):
@@ -30,7 +31,7 @@ layer(out + "/l1.tar", [
     ("etc/passwd", F, dict(data=b"root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n")),
     ("etc/group", F, dict(data=b"root:x:0:\napp:x:1000:\n")),
     ("a", D, dict(mode=0o755)),
-    ("a/keep", F, dict(data=b"keep\n")),
+    ("a/keep", F, dict(data=b"keep\n", xattrs={"user.k": "kept"})),
     ("a/gone", F, dict(data=b"gone\n")),
     ("o", D, dict(mode=0o755)),
     ("o/old", F, dict(data=b"old\n")),
@@ -38,6 +39,8 @@ layer(out + "/l1.tar", [
     ("dev", D, dict(mode=0o755)),
     ("dev/null", C, dict(mode=0o666, dev=(1, 3))),
     ("p", P, dict(mode=0o600)),
+    ("xdev", D, dict(mode=0o755)),
+    ("xdev/null", C, dict(mode=0o666, dev=(1, 3))),
 ])
 layer(out + "/l2.tar", [
     ("a", D, dict(mode=0o755)),
@@ -53,4 +56,6 @@ layer(out + "/l3.tar", [
     ("dev", D, dict(mode=0o755)),
     ("dev/blk", B, dict(mode=0o660, dev=(8, 0))),
     ("f1", F, dict(data=b"replaced\n", mode=0o600)),
+    ("xdev", D, dict(mode=0o755)),
+    ("xdev/blk", B, dict(mode=0o660, dev=(8, 0))),
 ])

@@ -82,7 +82,9 @@ drwxr-xr-x 0/0 etc
 -rw-r----- 1000/1000 f1
 drwxr-xr-x 0/0 o
 -rw-r--r-- 0/0 o/old
-prw------- 0/0 p'
+prw------- 0/0 p
+drwxr-xr-x 0/0 xdev
+crw-rw-rw- 0/0 xdev/null'
 expect2='drwxr-xr-x 0/0 a
 c--------- 0/0 a/gone
 -rw-r--r-- 1000/0 h1
@@ -92,7 +94,9 @@ drwx--x--x 0/0 o
 lrwxrwxrwx 0/0 s'
 expect3='drwxr-xr-x 0/0 dev
 brw-rw---- 0/0 dev/blk
--rw------- 0/0 f1'
+-rw------- 0/0 f1
+drwxr-xr-x 0/0 xdev
+brw-rw---- 0/0 xdev/blk'
 check layer1_tree test "$(tree "$d1")" = "$expect1"
 check layer2_tree_whiteout test "$(tree "$d2")" = "$expect2"
 check layer3_tree_devices test "$(tree "$d3")" = "$expect3"
