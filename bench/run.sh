@@ -55,3 +55,4 @@ cat <<TABLE
 | guest image: bzImage + initramfs | ${total_mb} MB | 100 MB (LCOW) | $(awk -v a="$total_mb" 'BEGIN {printf "%.2f", a / 100}') |
 TABLE
 echo "(TCG; $(nproc) CPUs; runs alternate bare and lcvm; $(date -u +%Y-%m-%d))"
+bench/images.sh
