@@ -1,0 +1,118 @@
+/* The scratch disk: created sparse, formatted ext4, linked from the state
+ * dir; removed with it; failures leave nothing; a link that does not point at
+ * a scratch disk never makes removal delete anything else. Needs mke2fs
+ * (e2fsprogs, Priority: required in Debian). */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "monitor/scratch.h"
+#include "monitor/state.h"
+#include "test.h"
+
+static char base[PATH_MAX];
+
+static void mkbase(void)
+{
+	snprintf(base, sizeof(base), "/tmp/lcvm-scratch-test.XXXXXX");
+	if (!mkdtemp(base))
+		base[0] = '\0';
+}
+
+static void paths(char *state, char *disk, const char *id)
+{
+	snprintf(state, PATH_MAX, "%s/run/%s", base, id);
+	snprintf(disk, PATH_MAX, "%s/containers/%s/" MON_SCRATCH_FILE, base, id);
+	char run[PATH_MAX];
+	snprintf(run, sizeof(run), "%s/run", base);
+	mkdir(run, 0700);
+	mkdir(state, 0700);
+}
+
+static void t_create_and_remove(void)
+{
+	char state[PATH_MAX], disk[PATH_MAX];
+	paths(state, disk, "c1");
+	struct lc_err e = { { 0 } };
+	int log = open("/dev/null", O_WRONLY);
+	int r = mon_scratch_create(state, disk, 1ull << 30, log, &e);
+	close(log);
+	if (!T_CHECK_EQ_INT(r, 0)) {
+		fprintf(stderr, "%s\n", e.msg);
+		return;
+	}
+	struct stat st;
+	T_CHECK(stat(disk, &st) == 0 && st.st_size == (1ll << 30));
+	T_CHECK(st.st_blocks * 512 < (16ll << 20)); /* sparse: a few MB at most */
+	unsigned char magic[2] = { 0 };
+	int fd = open(disk, O_RDONLY);
+	T_CHECK(fd >= 0 && pread(fd, magic, 2, 1024 + 56) == 2); /* ext2/3/4 superblock s_magic */
+	close(fd);
+	T_CHECK(magic[0] == 0x53 && magic[1] == 0xef);
+	char link[PATH_MAX + 32], target[PATH_MAX] = "";
+	snprintf(link, sizeof(link), "%s/" MON_SCRATCH_LINK, state);
+	ssize_t n = readlink(link, target, sizeof(target) - 1);
+	T_CHECK(n > 0 && (target[n] = '\0', strcmp(target, disk) == 0));
+	/* a second create on the same path must not clobber it */
+	T_CHECK(mon_scratch_create(state, disk, 1ull << 30, 2, &e) < 0);
+	T_CHECK(access(disk, F_OK) == 0);
+	T_CHECK_EQ_INT(mon_state_remove(state), 0);
+	T_CHECK(access(disk, F_OK) < 0 && errno == ENOENT);
+	char parent[PATH_MAX];
+	snprintf(parent, sizeof(parent), "%s/containers/c1", base);
+	T_CHECK(access(parent, F_OK) < 0 && access(state, F_OK) < 0);
+}
+
+static void t_mke2fs_missing(void)
+{
+	char state[PATH_MAX], disk[PATH_MAX];
+	paths(state, disk, "c2");
+	setenv("LCVM_MKE2FS", "/nonexistent/mke2fs", 1);
+	struct lc_err e = { { 0 } };
+	int r = mon_scratch_create(state, disk, 1ull << 30, 2, &e);
+	unsetenv("LCVM_MKE2FS");
+	T_CHECK_EQ_INT(r, -ENOENT);
+	T_CHECK(strstr(e.msg, "e2fsprogs") != NULL);
+	char link[PATH_MAX + 32];
+	snprintf(link, sizeof(link), "%s/" MON_SCRATCH_LINK, state);
+	struct stat st;
+	T_CHECK(lstat(link, &st) < 0 && access(disk, F_OK) < 0);
+	mon_state_remove(state);
+}
+
+/* A state dir whose link points at some other file: removal drops the link only. */
+static void t_foreign_link(void)
+{
+	char state[PATH_MAX], disk[PATH_MAX], victim[PATH_MAX + 16], link[PATH_MAX + 32];
+	paths(state, disk, "c3");
+	snprintf(victim, sizeof(victim), "%s/precious", base);
+	int fd = open(victim, O_WRONLY | O_CREAT, 0600);
+	close(fd);
+	snprintf(link, sizeof(link), "%s/" MON_SCRATCH_LINK, state);
+	T_CHECK(symlink(victim, link) == 0);
+	T_CHECK_EQ_INT(mon_scratch_remove(state), 0);
+	T_CHECK(access(victim, F_OK) == 0);
+	T_CHECK(access(link, F_OK) < 0);
+	unlink(victim);
+	mon_state_remove(state);
+}
+
+int main(void)
+{
+	mkbase();
+	if (!base[0])
+		return 1;
+	T_RUN(t_create_and_remove);
+	T_RUN(t_mke2fs_missing);
+	T_RUN(t_foreign_link);
+	char cmd[PATH_MAX + 16];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", base);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", base);
+	return t_done();
+}
