@@ -56,3 +56,4 @@ cat <<TABLE
 TABLE
 echo "(TCG; $(nproc) CPUs; runs alternate bare and lcvm; $(date -u +%Y-%m-%d))"
 bench/images.sh
+bench/9p.sh
