@@ -10,6 +10,7 @@
 struct ev_loop;
 struct ttrpc_server;
 struct agent_container;
+struct agent_selftest;
 
 enum agent_cevent {
 	AGENT_EV_STARTED,   /* crun finished: c->pid set, or c->start_error */
@@ -27,6 +28,7 @@ struct agent {
 	const char *run_dir;                /* AGENT_RUN_DIR; tests use a temp dir */
 	char kernel_release[65];
 	bool selftest;
+	struct agent_selftest *selftest_state; /* selftest.c's, when selftest */
 	/* Called for container state changes (service.c or the self-test). */
 	void (*on_event)(struct agent *a, struct agent_container *c, enum agent_cevent ev);
 };

@@ -16,6 +16,7 @@
 #include "agent/init.h"
 #include "agent/log.h"
 #include "agent/oci_config.h"
+#include "agent/shim.h"
 #include "agent/vsock.h"
 #include "agent/wstatus.h"
 #include "util/cleanup.h"
@@ -221,6 +222,7 @@ static int write_bundle(struct agent_container *c, const Lcvm__Agent__V1__Create
 	snprintf(cg, sizeof(cg), "/lcvm/%s", c->id);
 	struct agent_oci_input in = {
 		.req = r, .rootfs = "rootfs", .cgroups_path = cg, .binds = binds, .n_binds = r->n_mounts,
+		.init_source = AGENT_SHIM_SOURCE, .init_target = AGENT_SHIM_TARGET,
 	};
 	cleanup_free char *json = NULL;
 	int ret = agent_oci_config(&in, &json, e);
@@ -325,6 +327,17 @@ int agent_container_start(struct agent *a, struct agent_container *c, const int 
 	c->crun_pid = pid;
 	c->state = AGENT_C_STARTING;
 	(void)a;
+	return 0;
+}
+
+int agent_container_signal(struct agent_container *c, int sig, struct lc_err *e)
+{
+	if (sig <= 0 || sig >= NSIG)
+		return lc_err_setx(e, EINVAL, "invalid signal %d", sig);
+	if (c->state != AGENT_C_RUNNING || c->pid <= 0)
+		return lc_err_setx(e, EBUSY, "container %s is not running", c->id);
+	if (kill(c->pid, sig) < 0)
+		return lc_err_set(e, errno, "kill %d", (int)c->pid);
 	return 0;
 }
 

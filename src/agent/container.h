@@ -78,6 +78,11 @@ int agent_container_create(struct agent *a, const Lcvm__Agent__V1__CreateContain
 int agent_container_start(struct agent *a, struct agent_container *c, const int stdio[3],
 			  struct lc_err *e);
 
+/* Sends sig (1..NSIG-1) to the container's init (the shim, which forwards
+ * it to the command). -EINVAL for a bad signal, -EBUSY when the container
+ * is not running, else -errno of kill(2). */
+int agent_container_signal(struct agent_container *c, int sig, struct lc_err *e);
+
 /* Reaps every exited child (call on SIGCHLD) and raises events. */
 void agent_reap(struct agent *a);
 

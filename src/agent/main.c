@@ -15,6 +15,7 @@
 #include "agent/log.h"
 #include "agent/selftest.h"
 #include "agent/service.h"
+#include "agent/shim.h"
 #include "agent/vsock.h"
 #include "util/cleanup.h"
 #include "util/evloop.h"
@@ -88,8 +89,11 @@ static void serve(struct agent *a)
 	announce_ready(a);
 }
 
-int main(void)
+int main(int argc, char *argv[])
 {
+	/* The same binary is each container's init (shim.h). */
+	if (agent_shim_selected(argv[0]))
+		return agent_shim_main(argc, argv);
 	struct lc_err e = { { 0 } };
 	if (getpid() == 1 && agent_init_system(&e) < 0)
 		agent_fatal(e.msg);

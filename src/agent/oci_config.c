@@ -65,7 +65,22 @@ static json_t *str_array(const char *const *v, size_t n)
 	return a;
 }
 
-static json_t *process_json(const Lcvm__Agent__V1__Process *p)
+/* args, behind `<init> --` when the shim runs them. */
+static json_t *args_json(const Lcvm__Agent__V1__Process *p, const char *init)
+{
+	json_t *a = json_array();
+	if (a && init && (arr_add(a, json_string(init)) < 0 || arr_add(a, json_string("--")) < 0))
+		goto fail;
+	for (size_t i = 0; a && i < p->n_args; i++)
+		if (arr_add(a, json_string(p->args[i])) < 0)
+			goto fail;
+	return a;
+fail:
+	json_decref(a);
+	return NULL;
+}
+
+static json_t *process_json(const Lcvm__Agent__V1__Process *p, const char *init)
 {
 	json_t *proc = json_object();
 	json_t *user = json_object();
@@ -84,7 +99,7 @@ static json_t *process_json(const Lcvm__Agent__V1__Process *p)
 		      (p->n_additional_gids && obj_set(user, "additionalGids", json_incref(gids)));
 	if (!bad)
 		bad = obj_set(proc, "terminal", json_false()) || obj_set(proc, "user", json_incref(user)) ||
-		      obj_set(proc, "args", str_array((const char *const *)p->args, p->n_args)) ||
+		      obj_set(proc, "args", args_json(p, init)) ||
 		      obj_set(proc, "env", str_array((const char *const *)p->env, p->n_env)) ||
 		      obj_set(proc, "cwd", json_string(p->cwd && p->cwd[0] ? p->cwd : "/")) ||
 		      obj_set(proc, "capabilities", json_incref(caps)) ||
@@ -130,6 +145,13 @@ static json_t *mounts_json(const struct agent_oci_input *in)
 		if (arr_add(a, mount_json(b->target, "bind", b->source, opts, ARRAY_SIZE(opts))) < 0)
 			goto fail;
 	}
+	if (a && in->init_source && in->init_target) {
+		/* After /dev (a tmpfs crun creates) so it lands on that tmpfs.
+		 * ro: nothing in the container can change the agent binary. */
+		static const char *const opts[] = { "bind", "ro", "nosuid", "nodev" };
+		if (arr_add(a, mount_json(in->init_target, "bind", in->init_source, opts, ARRAY_SIZE(opts))) < 0)
+			goto fail;
+	}
 	return a;
 fail:
 	json_decref(a);
@@ -163,7 +185,7 @@ int agent_oci_config(const struct agent_oci_input *in, char **out, struct lc_err
 	int bad = obj_set(root, "hostname", json_string(host));
 	if (bad)
 		goto fail;
-	json_t *proc = process_json(r->process);
+	json_t *proc = process_json(r->process, in->init_target);
 	if (obj_set(root, "process", proc) < 0) {
 		json_decref(root);
 		return lc_err_setx(e, EINVAL, "config.json: process args, env or cwd are not valid UTF-8");

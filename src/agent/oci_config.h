@@ -27,6 +27,10 @@ struct agent_oci_input {
 	const char *cgroups_path; /* e.g. "/lcvm/<id>" */
 	const struct agent_oci_bind *binds;
 	size_t n_binds;
+	/* The init shim (shim.h): when set, bound read-only from init_source
+	 * at init_target and run as `init_target -- <args...>`. */
+	const char *init_source;
+	const char *init_target;
 };
 
 /* Returns 0 and a malloc'ed NUL-terminated JSON text in *out, or -EINVAL

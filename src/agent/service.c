@@ -155,16 +155,11 @@ static void h_signal(struct ttrpc_call *call, const ProtobufCMessage *req, void 
 	struct agent_container *c = lookup(a, call, r->id);
 	if (!c)
 		return;
-	if (r->signal == 0 || r->signal >= (uint32_t)NSIG) {
-		ttrpc_reply_error(call, TTRPC_INVALID_ARGUMENT, "invalid signal %u", r->signal);
-		return;
-	}
-	if (c->state != AGENT_C_RUNNING || c->pid <= 0) {
-		ttrpc_reply_error(call, TTRPC_FAILED_PRECONDITION, "container %s is not running", c->id);
-		return;
-	}
-	if (kill(c->pid, (int)r->signal) < 0) {
-		ttrpc_reply_error(call, TTRPC_INTERNAL, "kill %d: %s", (int)c->pid, strerror(errno));
+	struct lc_err e = { { 0 } };
+	int ret = r->signal >= (uint32_t)NSIG ? lc_err_setx(&e, EINVAL, "invalid signal %u", r->signal)
+					       : agent_container_signal(c, (int)r->signal, &e);
+	if (ret < 0) {
+		ttrpc_reply_error(call, agent_grpc_code(ret), "%s", e.msg);
 		return;
 	}
 	Lcvm__Agent__V1__Empty resp = LCVM__AGENT__V1__EMPTY__INIT;

@@ -203,5 +203,19 @@ else
 	else
 		fail guest_agent_selftest "console: $(tail -n 5 "$tmp/console2" | tr '\n' ' ')"
 	fi
+	# The init shim (src/agent/shim.h), one container each in the same boot.
+	for want in "exit7 exit 7" "kill9 exit 137" "missing exit 127" "sigterm exit 143"; do
+		name=shim_${want%% *}
+		if tr -d '\r' <"$tmp/console2" | grep -q "^lcvm-selftest: $want (want"; then
+			pass "guest_$name"
+		else
+			fail "guest_$name" "$(tr -d '\r' <"$tmp/console2" | grep "lcvm-selftest: ${want%% *} " || echo 'case did not run')"
+		fi
+	done
+	if tr -d '\r' <"$tmp/console2" | grep -qx 'lcvm-init: exec "lcvm-no-such-command": executable file not found in $PATH'; then
+		pass guest_shim_missing_message
+	else
+		fail guest_shim_missing_message "no exec error line on the console"
+	fi
 fi
 exit 0

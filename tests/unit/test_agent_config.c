@@ -210,6 +210,45 @@ static void t_defaults_hostname_cwd_readonly(void)
 	json_decref(j);
 }
 
+/* The init shim runs the user's args behind `<target> --`, bound read-only
+ * from the agent binary after /dev (so it lands on the container's /dev). */
+static void t_init_shim(void)
+{
+	struct fixture f;
+	fixture_init(&f);
+	struct agent_oci_input in = { .req = &f.req, .rootfs = "rootfs", .cgroups_path = "/lcvm/c1",
+				      .init_source = "/init", .init_target = "/dev/.lcvm-init" };
+	char *out = NULL;
+	struct lc_err e = { { 0 } };
+	if (!T_CHECK_EQ_INT(agent_oci_config(&in, &out, &e), 0))
+		return;
+	json_t *j = json_loads(out, 0, NULL);
+	free(out);
+	if (!T_CHECK(j != NULL))
+		return;
+	json_t *args = json_object_get(json_object_get(j, "process"), "args");
+	T_CHECK_EQ_INT(json_array_size(args), 5);
+	T_CHECK_EQ_STR(json_string_value(json_array_get(args, 0)), "/dev/.lcvm-init");
+	T_CHECK_EQ_STR(json_string_value(json_array_get(args, 1)), "--");
+	T_CHECK_EQ_STR(json_string_value(json_array_get(args, 2)), "sh");
+	T_CHECK_EQ_STR(json_string_value(json_array_get(args, 4)), "echo \"hi\" \\ \n");
+	size_t i, dev = 0, init = 0;
+	json_t *m;
+	json_array_foreach(json_object_get(j, "mounts"), i, m) {
+		const char *d = json_string_value(json_object_get(m, "destination"));
+		if (strcmp(d, "/dev") == 0)
+			dev = i + 1;
+		if (strcmp(d, "/dev/.lcvm-init") == 0) {
+			init = i + 1;
+			T_CHECK_EQ_STR(json_string_value(json_object_get(m, "source")), "/init");
+			T_CHECK_EQ_STR(json_string_value(json_object_get(m, "type")), "bind");
+			T_CHECK_EQ_STR(json_string_value(json_array_get(json_object_get(m, "options"), 1)), "ro");
+		}
+	}
+	T_CHECK(dev > 0 && init > dev);
+	json_decref(j);
+}
+
 static void t_non_utf8_is_refused(void)
 {
 	struct fixture f;
@@ -230,6 +269,7 @@ int main(void)
 	T_RUN(t_namespaces_without_network);
 	T_RUN(t_default_and_bind_mounts);
 	T_RUN(t_defaults_hostname_cwd_readonly);
+	T_RUN(t_init_shim);
 	T_RUN(t_non_utf8_is_refused);
 	return t_done();
 }
