@@ -51,7 +51,8 @@ install -m 0755 "$bb" bin/busybox
 done
 [ -L bin/sh ] || die "busybox has no sh applet"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >etc/passwd
-printf 'root:x:0:\nnogroup:x:65534:\n' >etc/group
+# users lists nobody: the agent's supplementary-group lookup is tested on it.
+printf 'root:x:0:\nnogroup:x:65534:\nusers:x:100:nobody\n' >etc/group
 # Fixed times and owners: the same package gives byte-identical outputs.
 find . -exec touch -h -d @0 {} +
 

@@ -215,14 +215,38 @@ static int write_file(const char *path, const char *text, struct lc_err *e)
 	return 0;
 }
 
+/* process.user, resolved in the container's own files (user.h), plus the
+ * request's additional gids (docker's --group-add). */
+static int resolve_user(struct agent_container *c, const Lcvm__Agent__V1__Process *p, struct agent_user *u,
+			struct lc_err *e)
+{
+	char root[128];
+	snprintf(root, sizeof(root), "%s/rootfs", c->dir);
+	cleanup_close int fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return lc_err_set(e, errno, "open %s", root);
+	int r = agent_user_lookup(fd, p->user, u, e);
+	for (size_t i = 0; r == 0 && i < p->n_additional_gids; i++) {
+		size_t k = 0;
+		while (k < u->n_gids && u->gids[k] != p->additional_gids[i])
+			k++;
+		if (k < u->n_gids)
+			continue;
+		if (u->n_gids >= AGENT_USER_MAX_GIDS)
+			return lc_err_setx(e, E2BIG, "more than %u supplementary groups", AGENT_USER_MAX_GIDS);
+		u->gids[u->n_gids++] = p->additional_gids[i];
+	}
+	return r;
+}
+
 static int write_bundle(struct agent_container *c, const Lcvm__Agent__V1__CreateContainerRequest *r,
-			const struct agent_oci_bind *binds, struct lc_err *e)
+			const struct agent_oci_bind *binds, const struct agent_user *user, struct lc_err *e)
 {
 	char cg[AGENT_ID_MAX + 16], path[128];
 	snprintf(cg, sizeof(cg), "/lcvm/%s", c->id);
 	struct agent_oci_input in = {
 		.req = r, .rootfs = "rootfs", .cgroups_path = cg, .binds = binds, .n_binds = r->n_mounts,
-		.init_source = AGENT_SHIM_SOURCE, .init_target = AGENT_SHIM_TARGET,
+		.init_source = AGENT_SHIM_SOURCE, .init_target = AGENT_SHIM_TARGET, .user = user,
 	};
 	cleanup_free char *json = NULL;
 	int ret = agent_oci_config(&in, &json, e);
@@ -272,8 +296,12 @@ int agent_container_create(struct agent *a, const Lcvm__Agent__V1__CreateContain
 		ret = build_rootfs(a, c, r, e);
 	if (ret == 0)
 		ret = mount_9p(a, c, r, binds, e);
+	struct agent_user user;
+	bool has_user = r->process->user && r->process->user[0];
+	if (ret == 0 && has_user)
+		ret = resolve_user(c, r->process, &user, e);
 	if (ret == 0)
-		ret = write_bundle(c, r, binds, e);
+		ret = write_bundle(c, r, binds, has_user ? &user : NULL, e);
 	free(binds);
 	if (ret < 0) {
 		unmount_all(c);

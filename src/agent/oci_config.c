@@ -80,23 +80,36 @@ fail:
 	return NULL;
 }
 
-static json_t *process_json(const Lcvm__Agent__V1__Process *p, const char *init)
+static json_t *user_json(const Lcvm__Agent__V1__Process *p, const struct agent_user *u)
+{
+	uint32_t uid = u ? u->uid : p->uid, gid = u ? u->gid : p->gid;
+	size_t n = u ? u->n_gids : p->n_additional_gids;
+	const uint32_t *gids = u ? u->gids : p->additional_gids;
+	json_t *user = json_pack("{s:I,s:I}", "uid", (json_int_t)uid, "gid", (json_int_t)gid);
+	json_t *a = n ? json_array() : NULL;
+	for (size_t i = 0; a && i < n; i++)
+		if (arr_add(a, json_integer(gids[i])) < 0) {
+			json_decref(a);
+			a = NULL;
+		}
+	if (user && n && obj_set(user, "additionalGids", a) < 0) {
+		json_decref(user);
+		return NULL;
+	}
+	return user;
+}
+
+static json_t *process_json(const Lcvm__Agent__V1__Process *p, const char *init, const struct agent_user *u)
 {
 	json_t *proc = json_object();
-	json_t *user = json_object();
-	json_t *gids = json_array();
+	json_t *user = user_json(p, u);
 	json_t *caps = json_object();
 	json_t *rl = json_pack("[{s:s,s:I,s:I}]", "type", "RLIMIT_NOFILE", "hard", (json_int_t)AGENT_OCI_NOFILE,
 			       "soft", (json_int_t)AGENT_OCI_NOFILE);
-	int bad = !proc || !user || !gids || !caps;
-	for (size_t i = 0; !bad && i < p->n_additional_gids; i++)
-		bad = arr_add(gids, json_integer(p->additional_gids[i]));
+	int bad = !proc || !user || !caps;
 	static const char *const cap_sets[] = { "bounding", "effective", "permitted" };
 	for (size_t i = 0; !bad && i < ARRAY_SIZE(cap_sets); i++)
 		bad = obj_set(caps, cap_sets[i], str_array(default_caps, ARRAY_SIZE(default_caps)));
-	if (!bad)
-		bad = obj_set(user, "uid", json_integer(p->uid)) || obj_set(user, "gid", json_integer(p->gid)) ||
-		      (p->n_additional_gids && obj_set(user, "additionalGids", json_incref(gids)));
 	if (!bad)
 		bad = obj_set(proc, "terminal", json_false()) || obj_set(proc, "user", json_incref(user)) ||
 		      obj_set(proc, "args", args_json(p, init)) ||
@@ -106,7 +119,6 @@ static json_t *process_json(const Lcvm__Agent__V1__Process *p, const char *init)
 		      obj_set(proc, "rlimits", json_incref(rl)) ||
 		      obj_set(proc, "noNewPrivileges", json_false());
 	json_decref(user);
-	json_decref(gids);
 	json_decref(caps);
 	json_decref(rl);
 	if (bad) {
@@ -185,7 +197,7 @@ int agent_oci_config(const struct agent_oci_input *in, char **out, struct lc_err
 	int bad = obj_set(root, "hostname", json_string(host));
 	if (bad)
 		goto fail;
-	json_t *proc = process_json(r->process, in->init_target);
+	json_t *proc = process_json(r->process, in->init_target, in->user);
 	if (obj_set(root, "process", proc) < 0) {
 		json_decref(root);
 		return lc_err_setx(e, EINVAL, "config.json: process args, env or cwd are not valid UTF-8");

@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "agent.pb-c.h"
+#include "agent/user.h"
 #include "util/err.h"
 
 #define AGENT_OCI_NOFILE 1048576u /* docker/containerd default soft = hard */
@@ -31,6 +32,8 @@ struct agent_oci_input {
 	 * at init_target and run as `init_target -- <args...>`. */
 	const char *init_source;
 	const char *init_target;
+	/* Resolved process.user (user.h); NULL = process uid/gid/additional_gids. */
+	const struct agent_user *user;
 };
 
 /* Returns 0 and a malloc'ed NUL-terminated JSON text in *out, or -EINVAL

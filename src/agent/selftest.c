@@ -23,6 +23,8 @@ struct st_case {
 	const char *const *args;
 	int want;
 	bool term_on_ready;
+	const char *user;         /* process.user, or NULL */
+	const char *create_error; /* the create must fail with this message */
 };
 
 static const char *const a_uname[] = { "uname", "-r", NULL };
@@ -30,11 +32,20 @@ static const char *const a_exit7[] = { "sh", "-c", "exit 7", NULL };
 static const char *const a_kill9[] = { "sh", "-c", "kill -9 $$", NULL };
 static const char *const a_missing[] = { "lcvm-no-such-command", NULL };
 static const char *const a_sleep[] = { "sh", "-c", "echo ready; exec sleep 1000", NULL };
+/* The image's nobody is 65534:65534 and a member of users (100). */
+static const char *const a_nobody[] = {
+	"sh", "-c", "[ \"$(id -u):$(id -g)\" = 65534:65534 ] && id -G | grep -qw 100", NULL
+};
 
 static const struct st_case cases[] = {
-	{ "uname", a_uname, 0, false },	       { "exit7", a_exit7, 7, false },
-	{ "kill9", a_kill9, 137, false },      { "missing", a_missing, 127, false },
-	{ "sigterm", a_sleep, 143, true },
+	{ "uname", a_uname, 0, false, NULL, NULL },
+	{ "exit7", a_exit7, 7, false, NULL, NULL },
+	{ "kill9", a_kill9, 137, false, NULL, NULL },
+	{ "missing", a_missing, 127, false, NULL, NULL },
+	{ "sigterm", a_sleep, 143, true, NULL, NULL },
+	{ "user", a_nobody, 0, false, "nobody", NULL },
+	{ "nouser", a_nobody, 0, false, "nosuchuser",
+	  "unable to find user nosuchuser: no matching entries in passwd file" },
 };
 
 struct agent_selftest {
@@ -95,6 +106,23 @@ static void on_pipe(struct ev_loop *loop, int fd, unsigned events, void *data)
 
 static int start_case(struct agent *a, struct agent_selftest *st, struct lc_err *e);
 
+/* Starts cases from st->next until one runs a container (its events go
+ * on), or powers off after the last. */
+static void run_next(struct agent *a, struct agent_selftest *st)
+{
+	for (; st->next < ARRAY_SIZE(cases); st->next++) {
+		struct lc_err e = { { 0 } };
+		int r = start_case(a, st, &e);
+		if (r < 0) {
+			agent_log("self-test: %s", e.msg);
+			finish(125);
+		}
+		if (r == 0)
+			return;
+	}
+	finish(st->failures ? 1 : 0);
+}
+
 static void on_event(struct agent *a, struct agent_container *c, enum agent_cevent ev)
 {
 	struct agent_selftest *st = a->selftest_state;
@@ -117,13 +145,7 @@ static void on_event(struct agent *a, struct agent_container *c, enum agent_ceve
 	close_pipe(a, st);
 	st->c = NULL;
 	st->next++;
-	struct lc_err e = { { 0 } };
-	if (st->next == ARRAY_SIZE(cases))
-		finish(st->failures ? 1 : 0);
-	if (start_case(a, st, &e) < 0) {
-		agent_log("self-test: %s", e.msg);
-		finish(125);
-	}
+	run_next(a, st);
 }
 
 static int start_case(struct agent *a, struct agent_selftest *st, struct lc_err *e)
@@ -147,13 +169,21 @@ static int start_case(struct agent *a, struct agent_selftest *st, struct lc_err 
 	req.process = &proc;
 	req.n_layers = 1;
 	req.layers = layers;
+	proc.user = (char *)(k->user ? k->user : "");
 
 	st->c = NULL;
 	st->ready = st->signalled = false;
 	st->len = 0;
 	int ret = agent_container_create(a, &req, &st->c, e);
+	if (ret < 0 && k->create_error) {
+		printf("lcvm-selftest: %s error: %s\n", k->name, e->msg);
+		fflush(stdout);
+		st->failures += strcmp(e->msg, k->create_error) != 0;
+		return 1; /* done, no container */
+	}
 	if (ret < 0)
 		return ret;
+	st->failures += k->create_error != NULL; /* should have failed */
 	agent_log("self-test container %s created", id);
 	cleanup_close int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	int p[2] = { -1, -1 };
@@ -183,9 +213,5 @@ void agent_selftest_begin(struct agent *a)
 	st->pipe_rd = -1;
 	a->selftest_state = st;
 	a->on_event = on_event;
-	struct lc_err e = { { 0 } };
-	if (start_case(a, st, &e) < 0) {
-		agent_log("self-test: %s", e.msg);
-		finish(125);
-	}
+	run_next(a, st);
 }

@@ -1,5 +1,7 @@
 #include "agent/validate.h"
 
+#include "agent/user.h"
+
 #include <errno.h>
 #include <string.h>
 
@@ -122,6 +124,9 @@ static int check_process(const Lcvm__Agent__V1__Process *p, struct lc_err *e)
 				   AGENT_MAX_GIDS);
 	if (p->terminal)
 		return lc_err_setx(e, ENOTSUP, "process.terminal is not supported yet");
+	if (p->user && p->user[0] && !agent_user_spec_valid(p->user))
+		return lc_err_setx(e, EINVAL, "process.user invalid (want name, uid, name:group or uid:gid, up to %u bytes)",
+				   AGENT_USER_SPEC_MAX);
 	return 0;
 }
 

@@ -212,6 +212,17 @@ else
 			fail "guest_$name" "$(tr -d '\r' <"$tmp/console2" | grep "lcvm-selftest: ${want%% *} " || echo 'case did not run')"
 		fi
 	done
+	# process.user resolved in the image's passwd/group (nobody, member of users).
+	if tr -d '\r' <"$tmp/console2" | grep -q '^lcvm-selftest: user exit 0 (want'; then
+		pass guest_user_nobody_groups
+	else
+		fail guest_user_nobody_groups "$(tr -d '\r' <"$tmp/console2" | grep 'lcvm-selftest: user ' || echo 'case did not run')"
+	fi
+	if tr -d '\r' <"$tmp/console2" | grep -qx 'lcvm-selftest: nouser error: unable to find user nosuchuser: no matching entries in passwd file'; then
+		pass guest_user_unknown
+	else
+		fail guest_user_unknown "$(tr -d '\r' <"$tmp/console2" | grep 'lcvm-selftest: nouser' || echo 'case did not run')"
+	fi
 	if tr -d '\r' <"$tmp/console2" | grep -qx 'lcvm-init: exec "lcvm-no-such-command": executable file not found in $PATH'; then
 		pass guest_shim_missing_message
 	else

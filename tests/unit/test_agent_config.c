@@ -249,6 +249,28 @@ static void t_init_shim(void)
 	json_decref(j);
 }
 
+/* A resolved user replaces the process's uid, gid and additional gids. */
+static void t_resolved_user(void)
+{
+	struct fixture f;
+	fixture_init(&f);
+	struct agent_user u = { .uid = 33, .gid = 44, .gids = { 100, 10, 7 }, .n_gids = 3 };
+	struct agent_oci_input in = { .req = &f.req, .rootfs = "rootfs", .cgroups_path = "/lcvm/c1", .user = &u };
+	char *out = NULL;
+	struct lc_err e = { { 0 } };
+	if (!T_CHECK_EQ_INT(agent_oci_config(&in, &out, &e), 0))
+		return;
+	json_t *j = json_loads(out, 0, NULL);
+	free(out);
+	json_t *ju = json_object_get(json_object_get(j, "process"), "user");
+	T_CHECK_EQ_INT(json_integer_value(json_object_get(ju, "uid")), 33);
+	T_CHECK_EQ_INT(json_integer_value(json_object_get(ju, "gid")), 44);
+	json_t *g = json_object_get(ju, "additionalGids");
+	T_CHECK_EQ_INT(json_array_size(g), 3);
+	T_CHECK_EQ_INT(json_integer_value(json_array_get(g, 2)), 7);
+	json_decref(j);
+}
+
 static void t_non_utf8_is_refused(void)
 {
 	struct fixture f;
@@ -270,6 +292,7 @@ int main(void)
 	T_RUN(t_default_and_bind_mounts);
 	T_RUN(t_defaults_hostname_cwd_readonly);
 	T_RUN(t_init_shim);
+	T_RUN(t_resolved_user);
 	T_RUN(t_non_utf8_is_refused);
 	return t_done();
 }

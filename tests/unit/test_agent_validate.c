@@ -142,6 +142,16 @@ static void t_process(void)
 	req_init(&q);
 	q.proc.n_additional_gids = AGENT_MAX_GIDS + 1;
 	T_CHECK_EQ_INT(check(&q, &e), -EINVAL);
+	req_init(&q);
+	q.proc.user = "alice:wheel";
+	T_CHECK_EQ_INT(check(&q, &e), 0);
+	q.proc.user = "";
+	T_CHECK_EQ_INT(check(&q, &e), 0);
+	q.proc.user = "a:b:c";
+	T_CHECK_EQ_INT(check(&q, &e), -EINVAL);
+	T_CHECK(strstr(e.msg, "process.user") != NULL);
+	q.proc.user = "bad\nname";
+	T_CHECK_EQ_INT(check(&q, &e), -EINVAL);
 }
 
 static void t_sizes(void)
