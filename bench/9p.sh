@@ -11,11 +11,19 @@
 # smp 1, our own busybox init); lcvm-run in a container VM. All mounts use
 # cache=mmap, access=client; msize 1 MiB on fd transports, 512000 on virtio
 # (its transport maximum).
-# Knobs: BENCH_9P_FILES (10000), BENCH_9P_MIB (256), BENCH_9P_TREE (3000 files).
+# diod runs as root without authentication (-n); the guest attaches as
+# uname=root, so diod's user database resolves it (the default "nobody"
+# attach with n_uname -1 is refused: -N cannot map a name, and nobody cannot
+# enter the 0700 work directory).
+# Knobs: BENCH_9P_FILES (10000), BENCH_9P_MIB (256), BENCH_9P_TREE (3000 files),
+# BENCH_9P_TARGETS (targets of the shared VM, default "tmpfs lcvm-serve diod
+# virtio"), BENCH_9P_RUNV=0 skips the lcvm run -v row, BENCH_9P_STATS=1 prints
+# lcvm 9p serve's per-request host timing (LCVM_P9_STATS) after the table.
 set -u
 cd "$(dirname "$0")/.."
 LCVM=$PWD/build/lcvm G=$PWD/build/guest
 FILES=${BENCH_9P_FILES:-10000} MIB=${BENCH_9P_MIB:-256} TREE=${BENCH_9P_TREE:-3000}
+TARGETS=${BENCH_9P_TARGETS:-tmpfs lcvm-serve diod virtio}
 QEMU=${LCVM_QEMU:-qemu-system-x86_64}
 W=$(mktemp -d /tmp/lcvm-bench9p.XXXXXX)
 pids=()
@@ -66,9 +74,9 @@ done
 mount -t tmpfs -o size=700m t /mnt/tmpfs
 O=cache=mmap,access=client
 /b/9p-guest mount 5640 /mnt/lcvm-serve msize=1048576,\$O || echo "RESULT lcvm-serve mount_failed 0 -"
-/b/9p-guest mount 5641 /mnt/diod msize=1048576,\$O,aname=$W/s-diod || echo "RESULT diod mount_failed 0 -"
+/b/9p-guest mount 5641 /mnt/diod msize=1048576,\$O,uname=root,aname=$W/s-diod || echo "RESULT diod mount_failed 0 -"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,\$O vfs /mnt/virtio || echo "RESULT virtio mount_failed 0 -"
-for t in tmpfs lcvm-serve diod virtio; do
+for t in $TARGETS; do
 	grep -q " /mnt/\$t " /proc/mounts && sh /b/bench.sh \$t /mnt/\$t
 done
 echo BENCH_DONE
@@ -79,7 +87,8 @@ chmod +x "$W/root/init"
 
 # --- host servers ------------------------------------------------------------------
 "$LCVM" vsock-backend --socket-path "$W/vu.sock" --uds-path "$W/v.sock" --guest-cid 3 & pids+=($!)
-"$LCVM" 9p serve --export "$W/s-serve" --listen "unix:$W/v.sock_5640" >"$W/serve.out" & pids+=($!)
+LCVM_P9_STATS=${BENCH_9P_STATS:-} "$LCVM" 9p serve --export "$W/s-serve" --listen "unix:$W/v.sock_5640" \
+	>"$W/serve.out" 2>"$W/serve.err" & pids+=($!)
 diod -f -n -c /dev/null -e "$W/s-diod" -l "$W/v.sock_5641" 2>"$W/diod.err" & pids+=($!)
 for s in vu.sock v.sock_5640 v.sock_5641; do # wait for the sockets to exist (bounded)
 	for ((i = 0; i < 200; i++)); do [ -S "$W/$s" ] && break; sleep 0.05; done
@@ -98,7 +107,7 @@ grep -q BENCH_DONE "$W/console" || { echo "bench/9p.sh: bench VM did not finish;
 grep -a '^RESULT' "$W/console" | tr -d '\r' >"$W/results"
 
 # --- lcvm run -v -----------------------------------------------------------------------
-"$LCVM" run --rm -v "$W/s-run:/data" -v "$W/b:/b:ro" busybox sh /b/bench.sh lcvm-run /data 2>"$W/run.err" |
+[ "${BENCH_9P_RUNV:-1}" = 0 ] || "$LCVM" run --rm -v "$W/s-run:/data" -v "$W/b:/b:ro" busybox sh /b/bench.sh lcvm-run /data 2>"$W/run.err" |
 	grep '^RESULT' >>"$W/results"
 
 # --- table -------------------------------------------------------------------------------
@@ -120,3 +129,4 @@ END {
 	print "(ratios: > 1 means lcvm is faster; targets >= 1.0 vs virtio-9p, >= 1.5 vs diod)"
 }' "$W/results"
 echo "(TCG, smp 1, cache=mmap; $(date -u +%Y-%m-%d))"
+[ -z "${BENCH_9P_STATS:-}" ] || grep -a '^p9 stats' "$W/serve.err"

@@ -17,6 +17,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -30,6 +31,7 @@
 #define FID_BUCKETS 256
 #define OUT_HIGH_WATER (4u * P9_MSIZE_MAX) /* stop reading while this much is unsent */
 #define SMALL_REPLY 512                     /* every fixed-size reply fits */
+#define NTYPES 256
 
 /* --- cancellation tokens (fs.h) ---------------------------------------------- */
 struct p9_cancel {
@@ -40,6 +42,13 @@ struct p9_cancel {
 	void *hook_arg;
 	long long deadline_ms; /* monotonic; immutable once the op runs */
 };
+
+static long long now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 static long long now_ms(void)
 {
@@ -132,6 +141,7 @@ struct fid {
 	pthread_mutex_t mu;     /* state, qid, nref, x* */
 	pthread_mutex_t io_mu;  /* serialises readdir and xattr writes */
 	enum fid_state state;
+	bool slow_io;           /* opened SYNC/DSYNC/DIRECT: I/O waits for the disk */
 	struct p9_qid qid;
 	struct nref *nref;      /* NULL for xattr-read fids */
 	uint32_t uid;           /* n_uname of the attach it descends from */
@@ -158,6 +168,8 @@ struct req {
 	bool abandoned;         /* set by the worker: cancelled, send nothing */
 	bool suppress;          /* set by the loop: session reset, send nothing */
 	bool zombie;
+	bool ran_inline;        /* executed on the loop thread */
+	long long t0_ns;        /* decoded (stats only) */
 	uint8_t *out;
 	size_t outlen, outcap;
 };
@@ -196,6 +208,13 @@ struct p9_server {
 	int efd;
 	struct conn *conns;
 	unsigned nconns;
+	bool inline_meta;       /* cheap requests run on the loop thread */
+	bool stats;             /* LCVM_P9_STATS: per-type timing to stderr */
+	struct p9_type_stats {
+		unsigned long n, n_inline;
+		unsigned long long ns, max_ns;
+	} st[NTYPES];
+	unsigned long sends, sends_partial;
 };
 
 static void conn_update_events(struct conn *c);
@@ -631,6 +650,7 @@ static int h_lopen(struct req *r, struct p9_msg *rep)
 		ret = OPS(r)->open(FS(r), u.n->node, flags, &rep->u.ropen.qid);
 		pthread_mutex_lock(&u.f->mu);
 		u.f->state = ret ? FID_NONE : FID_OPEN;
+		u.f->slow_io = flags & (O_SYNC | O_DSYNC | O_DIRECT);
 		if (!ret)
 			u.f->qid = rep->u.ropen.qid;
 		pthread_mutex_unlock(&u.f->mu);
@@ -675,6 +695,7 @@ static int h_lcreate(struct req *r, struct p9_msg *rep)
 			old = u.f->nref;
 			u.f->nref = nr;
 			u.f->qid = rep->u.ropen.qid;
+			u.f->slow_io = flags & (O_SYNC | O_DSYNC | O_DIRECT);
 		}
 		u.f->state = ret ? FID_NONE : FID_OPEN;
 		pthread_mutex_unlock(&u.f->mu);
@@ -1372,12 +1393,31 @@ static void conn_flush_out(struct conn *c)
 			return;
 		}
 		c->ooff += (size_t)n;
+		c->s->sends++;
+		c->s->sends_partial += c->ooff < c->olen;
 	}
+}
+
+/* LCVM_P9_STATS: where the host time of each request type goes. */
+static void print_stats(struct p9_server *s)
+{
+	fprintf(stderr, "p9 stats: type count inline avg_us max_us (decoded -> reply queued)\n");
+	for (unsigned i = 0; i < NTYPES; i++) {
+		struct p9_type_stats *t = &s->st[i];
+		if (t->n)
+			fprintf(stderr, "p9 stats: %3u %8lu %8lu %8.1f %8.1f\n", i, t->n, t->n_inline,
+				(double)t->ns / (double)t->n / 1e3, (double)t->max_ns / 1e3);
+	}
+	fprintf(stderr, "p9 stats: sends %lu, partial (socket full) %lu\n", s->sends, s->sends_partial);
+	memset(s->st, 0, sizeof(s->st));
+	s->sends = s->sends_partial = 0;
 }
 
 static void conn_free(struct conn *c)
 {
 	struct p9_server *s = c->s;
+	if (s->stats)
+		print_stats(s);
 	fid_clear_all(c);
 	ev_del(s->loop, c->fd);
 	close(c->fd);
@@ -1409,6 +1449,14 @@ static void req_complete(struct req *r)
 	if (!c->dead && !r->abandoned && !r->suppress && r->outlen)
 		if (out_append(c, r->out, r->outlen) < 0)
 			conn_kill(c);
+	if (c->s->stats && r->t0_ns) {
+		struct p9_type_stats *t = &c->s->st[r->type];
+		unsigned long long d = (unsigned long long)(now_ns() - r->t0_ns);
+		t->n++;
+		t->n_inline += r->ran_inline;
+		t->ns += d;
+		t->max_ns = MAX(t->max_ns, d);
+	}
 	struct req *f = r->flushers;
 	while (f) {
 		struct req *next = f->fnext;
@@ -1463,6 +1511,41 @@ static void on_done(struct ev_loop *loop, int fd, unsigned events, void *data)
 	}
 }
 
+/* Whether r is cheap enough to run on the loop thread: a worker hand-off
+ * costs two context switches and, on a busy host, a scheduler delay, which
+ * is most of a metadata request's host time. Whatever may wait (a blocking
+ * Tlock, fsync, large or synchronous I/O, truncation) stays on the workers. */
+static bool runs_inline(struct conn *c, const struct req *r)
+{
+	uint32_t fid, count;
+	switch (r->type) {
+	case P9_TREAD:
+		fid = r->m.u.tread.fid, count = r->m.u.tread.count;
+		break;
+	case P9_TWRITE:
+		fid = r->m.u.twrite.fid, count = r->m.u.twrite.count;
+		break;
+	case P9_TLOCK:
+		return !(r->m.u.tlock.flags & P9_LOCK_FLAGS_BLOCK);
+	case P9_TSETATTR:
+		return !(r->m.u.tsetattr.attr.valid & P9_SETATTR_SIZE);
+	case P9_TFSYNC:
+		return false;
+	default:
+		return true;
+	}
+	if (count > P9_INLINE_IO_MAX)
+		return false;
+	struct fid *f = fid_get(c, fid);
+	if (!f)
+		return true; /* answered with EBADF at once */
+	pthread_mutex_lock(&f->mu);
+	bool slow = f->slow_io || f->state == FID_XWRITE;
+	pthread_mutex_unlock(&f->mu);
+	fid_put(c, f);
+	return !slow;
+}
+
 static void dispatch(struct conn *c, struct req *r)
 {
 	struct p9_server *s = c->s;
@@ -1470,7 +1553,8 @@ static void dispatch(struct conn *c, struct req *r)
 	c->inflight = r;
 	c->ninflight++;
 	c->nreqs++;
-	if (s->o.inline_requests) {
+	if (s->o.inline_requests || (s->inline_meta && runs_inline(c, r))) {
+		r->ran_inline = true;
 		exec_req(r);
 		req_complete(r);
 		return;
@@ -1602,6 +1686,8 @@ static bool conn_on_msg(struct conn *c, const uint8_t *p, uint32_t size)
 		return false;
 	}
 	memcpy(r->in, p, size);
+	if (c->s->stats)
+		r->t0_ns = now_ns();
 	r->c = c;
 	r->tag = tag;
 	r->type = type;
@@ -1726,6 +1812,13 @@ int p9_server_new(struct ev_loop *loop, const struct p9_export *exp,
 		s->o.max_inflight = P9_DEFAULT_INFLIGHT;
 	if (!s->o.lock_wait_ms)
 		s->o.lock_wait_ms = P9_DEFAULT_LOCK_WAIT;
+	/* Diagnostics knobs (bench/9p.sh): LCVM_P9_STATS=1 prints per-type
+	 * timing when a connection closes; LCVM_P9_INLINE=0 sends every request
+	 * to the workers (to measure what inline execution saves). */
+	const char *ev = getenv("LCVM_P9_STATS");
+	s->stats = ev && *ev && strcmp(ev, "0") != 0;
+	ev = getenv("LCVM_P9_INLINE");
+	s->inline_meta = !s->o.pool_only && !(ev && strcmp(ev, "0") == 0);
 	pthread_mutex_init(&s->qmu, NULL);
 	pthread_cond_init(&s->qcv, NULL);
 	pthread_mutex_init(&s->dmu, NULL);

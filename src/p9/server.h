@@ -3,11 +3,16 @@
  * Serves one export (struct p9_export, see fs.h) on any number of connected
  * stream fds: the same code serves unix, TCP and vsock (the vsock device
  * hands out socketpair ends). Socket I/O, framing, decoding, Tversion and
- * Tflush run on the caller's event loop (src/util/evloop.h); every other
- * request runs on a worker pool, so one blocked request (a lock wait, a slow
- * read) never stalls the others; replies come back to the loop through an
- * eventfd and leave in completion order, a flushed request's reply (if any)
- * always before its Rflush, nothing on a tag after its Rflush.
+ * Tflush run on the caller's event loop (src/util/evloop.h). Requests that
+ * cannot wait long (walk, getattr, clunk, statfs, readdir, xattrs, creates,
+ * non-blocking locks, reads and writes up to P9_INLINE_IO_MAX on fids not
+ * opened SYNC/DSYNC/DIRECT) run there too and are answered in the same loop
+ * round: a worker hand-off costs two context switches. The rest (blocking
+ * Tlock, Tfsync, truncation, large or synchronous I/O) run on a worker pool,
+ * so one blocked request never stalls the others; their replies come back
+ * to the loop through an eventfd. Replies leave in completion order, a
+ * flushed request's reply (if any) always before its Rflush, nothing on a
+ * tag after its Rflush.
  *
  * Protocol checks (fids, msize, counts, names, read-only exports, open-flag
  * translation, xattr fid states) happen here, before any backend call.
@@ -36,6 +41,7 @@
 #define P9_DEFAULT_LOCK_WAIT 1000   /* ms a blocking Tlock waits before BLOCKED */
 #define P9_MAX_WORKERS       64
 #define P9_IOUNIT_ALIGN      4096   /* file iounit granularity (O_DIRECT) */
+#define P9_INLINE_IO_MAX     (128u * 1024) /* Tread/Twrite run on the loop up to this */
 
 struct p9_server;
 
@@ -43,6 +49,8 @@ struct p9_server_opts {
 	uint32_t max_msize;     /* 0: P9_MSIZE_MAX; clamped to [P9_MSIZE_MIN, P9_MSIZE_MAX] */
 	unsigned nworkers;      /* 0: P9_DEFAULT_WORKERS; capped at P9_MAX_WORKERS */
 	bool inline_requests;   /* no threads: run each request on the loop (fuzzing) */
+	bool pool_only;         /* every request but Tversion/Tflush on the workers
+				 * (also set by LCVM_P9_INLINE=0; measurement) */
 	unsigned max_fids;      /* 0: default */
 	unsigned max_inflight;  /* 0: default; reading pauses while reached */
 	long lock_wait_ms;      /* 0: default; < 0: never wait (BLOCKED at once) */

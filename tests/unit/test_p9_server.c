@@ -3,6 +3,7 @@
  * thread of its own, like in the monitor. */
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -373,6 +374,55 @@ static void t_locks(void)
 	fx_stop(&f);
 }
 
+/* Waits for the next reply for at most 10 s, so a request stuck behind the
+ * workers fails the test instead of hanging it. */
+static bool reply_within(struct fx *f)
+{
+	struct pollfd p = { .fd = f->fd, .events = POLLIN };
+	return T_CHECK(poll(&p, 1, 10000) == 1);
+}
+
+/* Metadata and small I/O run on the loop thread: they are answered while
+ * the only worker waits on a lock, and the blocked request still completes
+ * once the lock frees. */
+static void t_inline_while_workers_blocked(void)
+{
+	struct fx f;
+	struct p9_server_opts o = { .lock_wait_ms = 60000, .nworkers = 1 };
+	if (!fx_start_opts(&f, &o, 0) || !fx_session(&f) || !two_openers(&f))
+		return;
+	uint8_t st;
+	T_CHECK_EQ_INT(p9c_lock(&f.c, 1, 1, 0, 0, 0, &st), 0);
+	T_CHECK_EQ_INT(p9c_send_lock(&f.c, 7, 2, 1, 1, 0, 0), 0); /* waits in the worker */
+	struct p9c_attr a;
+	p9c_begin(&f.c, 24 /* Tgetattr */, P9C_TAG);
+	p9c_put32(&f.c, 1);
+	p9c_put64(&f.c, 0x7ff);
+	T_CHECK_EQ_INT(p9c_send(&f.c), 0);
+	if (reply_within(&f) && T_CHECK_EQ_INT(p9c_recv(&f.c), 0))
+		T_CHECK_EQ_INT(f.c.rtag, P9C_TAG);
+	T_CHECK_EQ_INT(walk1(&f, 0, 3, "f"), 1);
+	T_CHECK_EQ_INT(p9c_lopen(&f.c, 3, L_RDWR, NULL), 0);
+	T_CHECK_EQ_INT(p9c_write(&f.c, 3, 0, "hello", 5), 5);
+	char buf[8] = "";
+	T_CHECK_EQ_INT(p9c_read(&f.c, 3, 0, buf, sizeof(buf)), 5);
+	T_CHECK(memcmp(buf, "hello", 5) == 0);
+	T_CHECK_EQ_INT(p9c_getattr(&f.c, 3, 0x7ff, &a), 0);
+	T_CHECK_EQ_INT(p9c_clunk(&f.c, 3), 0);
+	/* Unlock (tag 8): both replies come, both SUCCESS. */
+	T_CHECK_EQ_INT(p9c_send_lock(&f.c, 8, 1, 2, 0, 0, 0), 0);
+	unsigned tags = 0;
+	uint16_t tag;
+	uint8_t rt;
+	for (int i = 0; i < 2 && reply_within(&f) && recv_one(&f, &tag, &rt); i++) {
+		T_CHECK_EQ_INT(rt, RLOCK);
+		T_CHECK_EQ_INT(p9c_get8(&f.c), 0);
+		tags |= 1u << (tag & 15);
+	}
+	T_CHECK_EQ_INT(tags, (1u << 7) | (1u << 8));
+	fx_stop(&f);
+}
+
 static void t_flush_blocked_lock(void)
 {
 	struct fx f;
@@ -642,6 +692,7 @@ int main(void)
 	T_RUN(t_xattrs);
 	T_RUN(t_locks);
 	T_RUN(t_flush_blocked_lock);
+	T_RUN(t_inline_while_workers_blocked);
 	T_RUN(t_duplicate_tag);
 	T_RUN(t_disconnect_in_flight);
 	T_RUN(t_readonly);
