@@ -86,7 +86,7 @@ chmod +x "$W/root/init"
 (cd "$W/root" && find . | cpio -o -H newc 2>/dev/null) >"$W/initrd.cpio"
 
 # --- host servers ------------------------------------------------------------------
-"$LCVM" vsock-backend --socket-path "$W/vu.sock" --uds-path "$W/v.sock" --guest-cid 3 & pids+=($!)
+LCVM_VSOCK_STATS=${BENCH_9P_STATS:-} "$LCVM" vsock-backend --socket-path "$W/vu.sock" --uds-path "$W/v.sock" --guest-cid 3 & pids+=($!)
 LCVM_P9_STATS=${BENCH_9P_STATS:-} "$LCVM" 9p serve --export "$W/s-serve" --listen "unix:$W/v.sock_5640" \
 	>"$W/serve.out" 2>"$W/serve.err" & pids+=($!)
 diod -f -n -c /dev/null -e "$W/s-diod" -l "$W/v.sock_5641" 2>"$W/diod.err" & pids+=($!)

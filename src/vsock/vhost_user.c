@@ -760,17 +760,18 @@ struct virtq *vu_dev_queue(struct vu_dev *d, unsigned idx)
 	return &q->vq;
 }
 
-void vu_dev_notify(struct vu_dev *d, unsigned idx)
+bool vu_dev_notify(struct vu_dev *d, unsigned idx)
 {
 	if (idx >= d->nqueues || !runnable(d, &d->q[idx]))
-		return;
+		return false;
 	struct vu_queue *q = &d->q[idx];
 	if (q->call_fd < 0 || !vq_should_notify(&q->vq))
-		return;
+		return false;
 	uint64_t one = 1;
 	if (write(q->call_fd, &one, sizeof(one)) < 0) {
 		/* EAGAIN: the counter is saturated, an interrupt is pending anyway */
 	}
+	return true;
 }
 
 bool vu_dev_broken(const struct vu_dev *d)

@@ -121,7 +121,7 @@ struct vu_dev *vu_dev_new(struct ev_loop *loop, const struct vu_dev_config *cfg,
 int vu_dev_listen(struct vu_dev *d, const char *path, struct lc_err *e); /* unlink+bind+listen; one front-end at a time */
 int vu_dev_attach_fd(struct vu_dev *d, int fd);  /* an already connected front-end (tests: socketpair); takes ownership */
 struct virtq *vu_dev_queue(struct vu_dev *d, unsigned idx); /* NULL unless runnable (mem, num, addr, base, kick/NOFD, enabled) */
-void vu_dev_notify(struct vu_dev *d, unsigned idx);       /* write the call eventfd if vq_should_notify() */
+bool vu_dev_notify(struct vu_dev *d, unsigned idx);       /* write the call eventfd if vq_should_notify(); true if written */
 bool vu_dev_broken(const struct vu_dev *d);
 void vu_dev_free(struct vu_dev *d);                       /* unmaps memory, closes every fd, unlinks the listener path */
 
