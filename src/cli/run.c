@@ -35,7 +35,7 @@ static const char run_usage[] =
 	"  -i, --interactive      keep stdin open and forward it (EOF included)\n"
 	"  -e, --env KEY=VALUE    set an environment variable (KEY alone: take it from here)\n"
 	"  -w, --workdir DIR      working directory inside the container\n"
-	"  -u, --user UID[:GID]   user to run as\n"
+	"  -u, --user USER[:GROUP] user to run as (names resolved in the image)\n"
 	"      --entrypoint CMD   override the image's entrypoint\n"
 	"      --name NAME        name the container\n"
 	"      --read-only        mount the container's root filesystem read-only\n"
@@ -232,27 +232,6 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 	return 0;
 }
 
-static int parse_user(const char *user, uint32_t *uid, uint32_t *gid, struct lc_err *e)
-{
-	if (!user)
-		return 0;
-	char *end;
-	errno = 0;
-	unsigned long u = strtoul(user, &end, 10);
-	if (end == user || errno || u > UINT32_MAX - 1 || (*end && *end != ':'))
-		return lc_err_setx(e, EINVAL, "--user '%s': only numeric UID[:GID] is supported", user);
-	*uid = (uint32_t)u;
-	*gid = (uint32_t)u;
-	if (*end == ':') {
-		const char *g = end + 1;
-		unsigned long gv = strtoul(g, &end, 10);
-		if (end == g || *end || gv > UINT32_MAX - 1)
-			return lc_err_setx(e, EINVAL, "--user '%s': only numeric UID[:GID] is supported", user);
-		*gid = (uint32_t)gv;
-	}
-	return 0;
-}
-
 static int random_id(char out[65])
 {
 	unsigned char b[32];
@@ -379,8 +358,11 @@ static int build_spec(const struct cli_globals *g, struct run_opts *o, const cha
 	o->nmounts = 0; /* the spec owns the strings now */
 	img.layers = NULL;
 	img.nlayers = 0;
+	/* Names are resolved by the agent in the image's own /etc/passwd and /etc/group. */
 	const char *user = o->user ? o->user : img.user;
-	r = parse_user(user, &s->uid, &s->gid, e);
+	r = 0;
+	if (user && strnlen(user, 256) >= 256)
+		r = lc_err_setx(e, EINVAL, "--user: name too long");
 	if (user)
 		s->user = strdup(user);
 	s->image_id = take_ptr(&img.id);

@@ -343,6 +343,7 @@ static void create_container(struct monitor *m)
 	proc.cwd = s->cwd;
 	proc.uid = s->uid;
 	proc.gid = s->gid;
+	proc.user = s->user ? s->user : "";
 	proc.stdin_port = s->interactive ? LCVM_PORT_STDIO(0, 0) : 0;
 	proc.stdout_port = LCVM_PORT_STDIO(0, 1);
 	proc.stderr_port = LCVM_PORT_STDIO(0, 2);
