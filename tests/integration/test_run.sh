@@ -16,6 +16,11 @@ check exit_status_0 '[ "$s0" = 0 ]'
 check exit_status_7 '[ "$s7" = 7 ]'
 check exit_status_137 '[ "$s137" = 137 ]'
 
+# --user: names resolved in the image's /etc/passwd; an unknown name is lcvm's error
+check user_by_name '[ "$(lcvm run --rm -u nobody busybox id -u 2>/dev/null)" = 65534 ]'
+lcvm run --rm -u ghost busybox true 2>"$T/e"; st=$?
+check user_unknown '[ "$st" = 125 ] && grep -q "unable to find user ghost" "$T/e"'
+
 # stdout and stderr stay apart
 lcvm run --rm busybox sh -c 'echo to-out; echo to-err >&2' >"$T/o" 2>"$T/e"
 strip_notice "$T/e"
