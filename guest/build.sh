@@ -27,7 +27,7 @@ changed() { [ ! -f "$3" ] || [ "$(cat "$1" 2>/dev/null || true)" != "$2" ]; }
 sum() { sha256sum "$@" | cut -c1-64 | tr -d '\n' | sha256sum | cut -c1-16; }
 
 crunver=$(crun --version 2>/dev/null | head -n 1) || die "crun is not installed (guest/install-deps.sh)"
-key="init=$(sha256sum <"$init" | cut -c1-64) crun=$crunver kernel=$(cat "$out/.kernel-key") scripts=$(sum "$here/mk-initramfs.sh" "$here/resolve-modules.sh" "$here/modules.list")"
+key="init=$(sha256sum <"$init" | cut -c1-64) crun=$crunver kernel=$(cat "$out/.kernel-key") scripts=$(sum "$here/mk-initramfs.sh" "$here/resolve-modules.sh" "$here/modules.list" "$here/sd-stub.c" "$here/sd-stub.map")"
 if changed "$out/.initramfs-key" "$key" "$out/initramfs.cpio"; then
 	"$here/mk-initramfs.sh" "$init" "$mdir" "$out/initramfs.cpio" || die "initramfs step failed"
 	echo "$key" >"$out/.initramfs-key"

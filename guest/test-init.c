@@ -107,8 +107,9 @@ int main(void)
 	printf("lcvm-test: modules took %ld ms\n", uptime_ms() - t0);
 
 	char *crun[] = {"/usr/bin/crun", "--version", NULL};
+	t0 = uptime_ms();
 	int rc = run(crun);
-	printf("lcvm-test: crun exit %d\n", rc);
+	printf("lcvm-test: crun exit %d (%ld ms: exec, loader, libraries)\n", rc, uptime_ms() - t0);
 	ok = ok && rc == 0;
 
 	const char *fstype = getenv("lcvm_mount");
