@@ -8,6 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/swap.h>
+#include <sys/sysinfo.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -116,6 +118,35 @@ static int mount_disk(struct agent *a, struct agent_container *c, const Lcvm__Ag
 	return do_mount(c, dev, target, l->fstype, (ro ? MS_RDONLY : 0) | MS_NODEV, data, e);
 }
 
+/* A swap scratch disk: swapon(2) it (swap is built into the kernel, ext4
+ * would cost five module loads per start) and put the upper on a tmpfs as
+ * large as RAM + swap, so container writes the guest cannot keep in memory
+ * go to the host's sparse file. */
+static int swap_upper(struct agent_container *c, const Lcvm__Agent__V1__Layer *l, const char *target,
+		      struct lc_err *e)
+{
+	char name[AGENT_BLKDEV_NAME_MAX];
+	int r = agent_blkdev_by_serial(AGENT_SYS_BLOCK, l->serial, name, sizeof(name));
+	if (r < 0)
+		return lc_err_set(e, -r, "no disk with serial %s", l->serial);
+	char dev[64], path[128];
+	snprintf(dev, sizeof(dev), "/dev/%s", name);
+	if (swapon(dev, 0) < 0 && errno != EBUSY)
+		return lc_err_set(e, errno, "swapon %s", dev);
+	unsigned long long sectors = 0;
+	snprintf(path, sizeof(path), "%s/%s/size", AGENT_SYS_BLOCK, name);
+	FILE *f = fopen(path, "re");
+	if (!f || fscanf(f, "%llu", &sectors) != 1)
+		sectors = 0;
+	if (f)
+		fclose(f);
+	struct sysinfo si;
+	unsigned long long ram = sysinfo(&si) == 0 ? (unsigned long long)si.totalram * si.mem_unit : 0;
+	char opts[64];
+	snprintf(opts, sizeof(opts), "mode=0755,size=%lluk", (sectors * 512 + ram) / 1024);
+	return do_mount(c, "tmpfs", target, "tmpfs", MS_NODEV, opts, e);
+}
+
 static int mkdirs_upper(const char *dir, struct lc_err *e)
 {
 	char p[128];
@@ -149,8 +180,11 @@ static int build_rootfs(struct agent *a, struct agent_container *c,
 	if (upper) {
 		char s[128];
 		snprintf(s, sizeof(s), "%s/s", c->dir);
-		ret = r->scratch ? mount_disk(a, c, r->scratch, s, false, e)
-				 : do_mount(c, "tmpfs", s, "tmpfs", MS_NODEV, "mode=0755", e);
+		if (r->scratch && strcmp(r->scratch->fstype, "swap") == 0)
+			ret = swap_upper(c, r->scratch, s, e);
+		else
+			ret = r->scratch ? mount_disk(a, c, r->scratch, s, false, e)
+					 : do_mount(c, "tmpfs", s, "tmpfs", MS_NODEV, "mode=0755", e);
 		if (ret < 0 || (ret = mkdirs_upper(c->dir, e)) < 0)
 			return lc_err_wrap(e, ret, "scratch");
 	}

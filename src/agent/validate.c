@@ -183,10 +183,14 @@ int agent_validate_create(const Lcvm__Agent__V1__CreateContainerRequest *r, stru
 	if (r->scratch) {
 		if (r->read_only)
 			return lc_err_setx(e, EINVAL, "scratch given with read_only");
-		if ((ret = check_layer(r->scratch, "scratch", 0, e)) < 0)
+		/* swap: a swap area under a tmpfs upper (no module to load); ext4: the upper itself */
+		bool swap = r->scratch->fstype && strcmp(r->scratch->fstype, "swap") == 0;
+		if (!swap && (ret = check_layer(r->scratch, "scratch", 0, e)) < 0)
 			return ret;
-		if (strcmp(r->scratch->fstype, "ext4") != 0)
-			return lc_err_setx(e, EINVAL, "scratch must be ext4");
+		if (swap && !agent_valid_serial(r->scratch->serial))
+			return lc_err_setx(e, EINVAL, "scratch.serial is invalid");
+		if (!swap && strcmp(r->scratch->fstype, "ext4") != 0)
+			return lc_err_setx(e, EINVAL, "scratch must be swap or ext4");
 	}
 	return check_mounts(r, e);
 }

@@ -535,19 +535,13 @@ static void on_signal(struct ev_loop *loop, int fd, unsigned events, void *data)
 	}
 }
 
-/* Formats the scratch disk (tens of ms of mke2fs, before QEMU starts). */
+/* Creates the scratch disk (a sparse file and a swap header: no process). */
 static int scratch_setup(struct monitor *m)
 {
-	char logpath[PATH_MAX];
-	snprintf(logpath, sizeof(logpath), "%s/%s", m->dir, MON_LOG_FILE);
-	cleanup_close int logfd = m->spec.debug ? fcntl(2, F_DUPFD_CLOEXEC, 3)
-					       : open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (logfd < 0)
-		return lc_err_set(m->err, errno, "opening %s", logpath);
 	long long t0 = ev_now_ms();
-	int r = mon_scratch_create(m->dir, m->spec.scratch, MON_SCRATCH_SIZE, logfd, m->err);
+	int r = mon_scratch_create(m->dir, m->spec.scratch, MON_SCRATCH_SIZE, m->err);
 	if (r == 0)
-		mon_log(m, "scratch disk %s formatted in %lld ms", m->spec.scratch, ev_now_ms() - t0);
+		mon_log(m, "scratch disk %s created in %lld ms", m->spec.scratch, ev_now_ms() - t0);
 	return r;
 }
 
