@@ -222,9 +222,14 @@ static void t_layers_and_mounts(void)
 	s.serial = "scratch";
 	s.fstype = "squashfs";
 	q.r.scratch = &s;
-	T_CHECK_EQ_INT(check(&q, &e), -EINVAL); /* scratch must be ext4 */
+	T_CHECK_EQ_INT(check(&q, &e), -EINVAL); /* scratch must be swap or ext4 */
 	s.fstype = "ext4";
 	T_CHECK_EQ_INT(check(&q, &e), 0);
+	s.fstype = "swap";
+	T_CHECK_EQ_INT(check(&q, &e), 0);
+	s.serial = "../vdb";
+	T_CHECK_EQ_INT(check(&q, &e), -EINVAL);
+	s.serial = "scratch";
 	q.r.read_only = 1;
 	T_CHECK_EQ_INT(check(&q, &e), -EINVAL);
 	req_init(&q);
