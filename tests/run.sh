@@ -8,7 +8,8 @@ pass=0; fail=0; skip=0
 log=${TMPDIR:-/tmp}/lcvm-test.$$
 for t in "$@"; do
 	[ -x "$t" ] || [ -f "$t" ] || continue
-	case "$t" in *.sh) cmd="sh $t" ;; *) cmd="$t" ;; esac
+	# scripts run with the interpreter their first line names (bash or sh)
+	case "$t" in *.sh) cmd="$(sed -n '1s/^#! *//p' "$t" | grep . || echo sh) $t" ;; *) cmd="$t" ;; esac
 	$cmd >"$log" 2>"$log.err"; rc=$?
 	grep -E '^(PASS|FAIL|SKIP) ' "$log"
 	p=$(grep -c '^PASS ' "$log"); f=$(grep -c '^FAIL ' "$log"); s=$(grep -c '^SKIP ' "$log")
