@@ -313,9 +313,7 @@ static void on_start(void *opaque, int status, ProtobufCMessage *resp, const cha
 		return;
 	m->phase = PH_RUNNING;
 	mon_log(m, "container started");
-	Lcvm__Agent__V1__WaitContainerRequest req = LCVM__AGENT__V1__WAIT_CONTAINER_REQUEST__INIT;
-	req.id = m->spec.id;
-	call(m, "WaitContainer", &req.base, &lcvm__agent__v1__wait_container_response__descriptor, 0, on_wait);
+	maybe_stop(m); /* a container quick enough may have ended already */
 }
 
 static void on_create(void *opaque, int status, ProtobufCMessage *resp, const char *msg)
@@ -323,13 +321,8 @@ static void on_create(void *opaque, int status, ProtobufCMessage *resp, const ch
 	struct monitor *m = opaque;
 	if (resp)
 		protobuf_c_message_free_unpacked(resp, NULL);
-	if (rpc_failed(m, "creating the container", status, msg))
-		return;
-	mon_log(m, "container created");
-	Lcvm__Agent__V1__StartContainerRequest req = LCVM__AGENT__V1__START_CONTAINER_REQUEST__INIT;
-	req.id = m->spec.id;
-	call(m, "StartContainer", &req.base, &lcvm__agent__v1__start_container_response__descriptor,
-	     MON_RPC_TIMEOUT_MS, on_start);
+	if (!rpc_failed(m, "creating the container", status, msg))
+		mon_log(m, "container created");
 }
 
 static void create_container(struct monitor *m)
@@ -381,29 +374,20 @@ static void create_container(struct monitor *m)
 		scratch.fstype = MON_SCRATCH_FSTYPE;
 		req.scratch = &scratch;
 	}
-	call(m, "CreateContainer", &req.base, &lcvm__agent__v1__create_container_response__descriptor,
-	     MON_RPC_TIMEOUT_MS, on_create);
-}
-
-static void on_ping(void *opaque, int status, ProtobufCMessage *resp, const char *msg)
-{
-	struct monitor *m = opaque;
-	if (rpc_failed(m, "contacting the agent", status, msg)) {
-		if (resp)
-			protobuf_c_message_free_unpacked(resp, NULL);
+	/* Create, Start and Wait go out together: the agent serves one connection
+	 * in order, so no round trip is spent between them. If Create fails, the
+	 * other two fail too and only the first error is reported. */
+	if (call(m, "CreateContainer", &req.base, &lcvm__agent__v1__create_container_response__descriptor,
+		 MON_RPC_TIMEOUT_MS, on_create) < 0)
 		return;
-	}
-	Lcvm__Agent__V1__PingResponse *p = (void *)resp;
-	mon_log(m, "agent %s, protocol %u, guest kernel %s", p->agent_version, p->protocol_version,
-		p->kernel_release);
-	unsigned version = p->protocol_version;
-	protobuf_c_message_free_unpacked(resp, NULL);
-	if (version != LCVM_AGENT_PROTOCOL_VERSION) {
-		fail(m, EPROTO, 0, "the guest agent speaks protocol %u, this lcvm %u: rebuild the guest (make guest)",
-		     version, LCVM_AGENT_PROTOCOL_VERSION);
+	Lcvm__Agent__V1__StartContainerRequest start = LCVM__AGENT__V1__START_CONTAINER_REQUEST__INIT;
+	start.id = s->id;
+	if (call(m, "StartContainer", &start.base, &lcvm__agent__v1__start_container_response__descriptor,
+		 MON_RPC_TIMEOUT_MS, on_start) < 0)
 		return;
-	}
-	create_container(m);
+	Lcvm__Agent__V1__WaitContainerRequest wait = LCVM__AGENT__V1__WAIT_CONTAINER_REQUEST__INIT;
+	wait.id = s->id;
+	call(m, "WaitContainer", &wait.base, &lcvm__agent__v1__wait_container_response__descriptor, 0, on_wait);
 }
 
 static void on_agent_connected(void *opaque, int result)
@@ -422,6 +406,13 @@ static void agent_ready(struct monitor *m)
 	m->boot_timer = 0;
 	m->phase = PH_STARTING;
 	mon_log(m, "agent ready: %s", m->ready_buf);
+	/* "lcvm-agent <protocol version> <guest kernel release>" */
+	unsigned version = 0;
+	if (sscanf(m->ready_buf, "lcvm-agent %u", &version) != 1 || version != LCVM_AGENT_PROTOCOL_VERSION) {
+		fail(m, EPROTO, 0, "the guest agent speaks protocol %u, this lcvm %u: rebuild the guest (make guest)",
+		     version, LCVM_AGENT_PROTOCOL_VERSION);
+		return;
+	}
 	int sp[2];
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sp) < 0) {
 		fail(m, errno, 0, "socketpair: %s", strerror(errno));
@@ -440,8 +431,7 @@ static void agent_ready(struct monitor *m)
 		return;
 	}
 	/* Queued in the socket until the guest accepts; no round trip wasted. */
-	Lcvm__Agent__V1__PingRequest req = LCVM__AGENT__V1__PING_REQUEST__INIT;
-	call(m, "Ping", &req.base, &lcvm__agent__v1__ping_response__descriptor, MON_RPC_TIMEOUT_MS, on_ping);
+	create_container(m);
 }
 
 static void on_ready(struct ev_loop *loop, int fd, unsigned events, void *data)
