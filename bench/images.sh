@@ -93,7 +93,7 @@ cat <<TABLE
 | pull + convert, Debian 12 ($(mb "$gz_bytes") MB gzip, $(mb "$tar_bytes") MB tar), median of $PULLS (vs \`skopeo copy\` + \`umoci unpack --rootless\`) | ${lp} ms | ${su} ms | **$(ratio "$lp" "$su")** |
 | conversion alone (gunzip + tar parse + sqfstar lz4) | ${conv} ms = $(awk -v b="$tar_bytes" -v t="$conv" 'BEGIN {printf "%.0f", b / 1e6 / (t / 1000)}') MB/s of tar | | |
 | cold start \`run --rm debian:12 true\` vs \`busybox\` (both from the store), median of $RUNS | ${cd_} ms | ${cb} ms | **$(ratio "$cd_" "$cb")** |
-| cold start busybox: store (lz4 squashfs + ext4 scratch) vs built-in (uncompressed squashfs) | ${cb} ms | ${ci} ms | $(ratio "$cb" "$ci") |
-| cold start busybox: ext4 scratch disk vs \`--read-only\` (no upper at all) | ${cb} ms | ${cr} ms | $(ratio "$cb" "$cr") |
+| cold start busybox: store (lz4 squashfs + swap scratch) vs built-in (uncompressed squashfs) | ${cb} ms | ${ci} ms | $(ratio "$cb" "$ci") |
+| cold start busybox: swap scratch disk vs \`--read-only\` (no upper at all) | ${cb} ms | ${cr} ms | $(ratio "$cb" "$cr") |
 TABLE
 echo "(TCG; $(nproc) CPUs; runs alternate; $(date -u +%Y-%m-%d))"
