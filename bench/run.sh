@@ -55,6 +55,7 @@ cat <<TABLE
 | guest image: bzImage + initramfs | ${total_mb} MB | 100 MB (LCOW) | $(awk -v a="$total_mb" 'BEGIN {printf "%.2f", a / 100}') |
 TABLE
 echo "(TCG; $(nproc) CPUs; runs alternate bare and lcvm; $(date -u +%Y-%m-%d))"
+[ -z "${BENCH_CORE_ONLY:-}" ] || exit 0   # cold start, vsock and size only
 bench/images.sh
 # 9P at sizes that finish in minutes under TCG; BENCH_9P_* override (bench/9p.sh)
 BENCH_9P_FILES=${BENCH_9P_FILES:-2000} BENCH_9P_MIB=${BENCH_9P_MIB:-64} BENCH_9P_TREE=${BENCH_9P_TREE:-1000} bench/9p.sh
