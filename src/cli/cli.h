@@ -24,6 +24,12 @@ int cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "lcvm: <e->msg>". Returns CLI_EXIT_ERROR. */
 int cli_fail(const struct lc_err *e);
 
+/* For foreground servers: takes SIGINT and SIGTERM (resetting them to their
+ * default first: a shell starts background jobs with SIGINT ignored, and an
+ * ignored signal is discarded, never queued), blocks them, ignores SIGPIPE
+ * and returns a non-blocking signalfd for them, or -errno. */
+int cli_stop_signalfd(void);
+
 /* Each returns an exit status. argv[0] is the verb. */
 int cmd_run(const struct cli_globals *g, int argc, char **argv);
 int cmd_monitor(const struct cli_globals *g, int argc, char **argv);   /* internal */

@@ -1,7 +1,10 @@
 /* lcvm: dispatch only. Global options, then a verb from the table. */
+#include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/signalfd.h>
 
 #include "cli/cli.h"
 
@@ -48,6 +51,21 @@ int cli_error(const char *fmt, ...)
 int cli_fail(const struct lc_err *e)
 {
 	return cli_error("%s", e->msg[0] ? e->msg : "unknown error");
+}
+
+int cli_stop_signalfd(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return -errno;
+	signal(SIGPIPE, SIG_IGN); /* peers vanish; every write checks EPIPE */
+	int fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	return fd < 0 ? -errno : fd;
 }
 
 static int usage(FILE *out)

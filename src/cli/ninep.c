@@ -111,32 +111,24 @@ struct serve_opts {
 static int run_server(struct serve_opts *o)
 {
 	struct lc_err e = { { 0 } };
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	/* Background jobs start with SIGINT ignored; ignored signals never
-	 * reach a signalfd. */
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		return cli_error("9p serve: block signals: %s", strerror(errno));
-	signal(SIGPIPE, SIG_IGN);
+	int sfd = cli_stop_signalfd();
+	if (sfd < 0)
+		return cli_error("9p serve: signals: %s", strerror(-sfd));
 
 	struct p9_localfs *fs = NULL;
-	if (p9_localfs_new(&o->lo, &fs, &e) < 0)
+	if (p9_localfs_new(&o->lo, &fs, &e) < 0) {
+		close(sfd);
 		return cli_error("9p serve: export %s: %s", o->lo.root, e.msg);
+	}
 	int rc = CLI_EXIT_ERROR;
 	struct serve_ctx sc = { 0 };
 	struct p9_server *srv = NULL;
-	int sfd = -1;
 	sc.loop = ev_loop_new();
 	if (!sc.loop) {
 		cli_error("9p serve: event loop: %s", strerror(errno));
 		goto out;
 	}
-	sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (sfd < 0 || ev_add(sc.loop, sfd, EV_READ, on_signal, NULL) < 0) {
+	if (ev_add(sc.loop, sfd, EV_READ, on_signal, NULL) < 0) {
 		cli_error("9p serve: signalfd: %s", strerror(errno));
 		goto out;
 	}
@@ -166,12 +158,11 @@ out:
 	/* Server first: it owns the connections the listener handed over. */
 	p9_server_free(srv);
 	p9_listener_free(sc.ln);
-	if (sfd >= 0) {
+	if (sc.loop) {
 		ev_del(sc.loop, sfd);
-		close(sfd);
-	}
-	if (sc.loop)
 		ev_loop_free(sc.loop);
+	}
+	close(sfd);
 	p9_localfs_free(fs);
 	return rc;
 }

@@ -71,22 +71,13 @@ static void backend_close(struct backend *b)
 static int serve(struct backend *b, uint32_t cid, const char *uds_path)
 {
 	struct lc_err e = { { 0 } };
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	/* A shell starts background jobs with SIGINT ignored; an ignored signal
-	 * is discarded, never queued for the signalfd. */
-	signal(SIGINT, SIG_DFL);
-	signal(SIGTERM, SIG_DFL);
-	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
-		return cli_error("vsock-backend: block signals: %s", strerror(errno));
-	signal(SIGPIPE, SIG_IGN); /* peers vanish; every write checks EPIPE */
+	b->sfd = cli_stop_signalfd();
+	if (b->sfd < 0)
+		return cli_error("vsock-backend: signals: %s", strerror(-b->sfd));
 	b->loop = ev_loop_new();
 	if (!b->loop)
 		return cli_error("vsock-backend: event loop: %s", strerror(errno));
-	b->sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	if (b->sfd < 0 || ev_add(b->loop, b->sfd, EV_READ, on_signal, NULL) < 0)
+	if (ev_add(b->loop, b->sfd, EV_READ, on_signal, NULL) < 0)
 		return cli_error("vsock-backend: signalfd: %s", strerror(errno));
 	b->hyb = hybrid_new(b->loop, uds_path, &e);
 	if (!b->hyb)
