@@ -1,5 +1,6 @@
 /* Image verbs: pull, load, save, images, rmi, tag, image {inspect,ls,rm}, login.
  * Thin: parse arguments, call src/image/, print. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -17,6 +18,8 @@
 #include "image/ref.h"
 #include "image/registry.h"
 #include "image/store.h"
+#include "monitor/monitor.h"
+#include "monitor/state.h"
 #include "util/cleanup.h"
 #include "util/paths.h"
 
@@ -210,6 +213,53 @@ int cmd_images(const struct cli_globals *g, int argc, char **argv)
 	return list_images(g, argc, argv);
 }
 
+/* A running container (state dir without an exit status) made from image
+ * id? Fills who with its name. Like docker, rmi refuses such an image
+ * unless forced: its layer disks are attached to that VM. */
+static bool image_in_use(const struct cli_globals *g, const char *id, char *who, size_t wholen)
+{
+	char run[PATH_MAX];
+	if (lc_runtime_dir(g->root, run, sizeof(run)) < 0)
+		return false;
+	cleanup_closedir DIR *d = opendir(run);
+	struct dirent *de;
+	while (d && (de = readdir(d))) {
+		if (strlen(de->d_name) != 64)
+			continue;
+		char dir[PATH_MAX + 80], status[PATH_MAX + 100];
+		snprintf(dir, sizeof(dir), "%s/%s", run, de->d_name);
+		snprintf(status, sizeof(status), "%s/" MON_STATUS_FILE, dir);
+		if (access(status, F_OK) == 0)
+			continue;
+		struct mon_spec sp;
+		struct lc_err ignored = { { 0 } };
+		if (mon_state_read_spec(dir, &sp, &ignored) < 0)
+			continue;
+		bool used = sp.image_id && !strcmp(sp.image_id, id);
+		if (used)
+			snprintf(who, wholen, "%s (%.12s)", sp.name, sp.id);
+		mon_spec_free(&sp);
+		if (used)
+			return true;
+	}
+	return false;
+}
+
+/* The image id `what` names, or "" when it names nothing (img_store_remove
+ * then reports that). */
+static void image_id_of(const struct img_store *s, const char *what, char *id, size_t idlen)
+{
+	struct img_list l;
+	struct lc_err ignored = { { 0 } };
+	id[0] = '\0';
+	if (img_store_list(s, &l, &ignored) < 0)
+		return;
+	int i = img_list_find(&l, what, &ignored);
+	if (i >= 0)
+		snprintf(id, idlen, "%s", l.v[i].id);
+	img_list_free(&l);
+}
+
 static int remove_images(const struct cli_globals *g, int argc, char **argv)
 {
 	bool force = false;
@@ -229,6 +279,13 @@ static int remove_images(const struct cli_globals *g, int argc, char **argv)
 	int status = 0;
 	for (int i = first; i < argc; i++) {
 		struct lc_err e = { { 0 } };
+		char id[IMG_DIGEST_LEN + 1], who[160];
+		image_id_of(&s, argv[i], id, sizeof(id));
+		if (!force && id[0] && image_in_use(g, id, who, sizeof(who))) {
+			status = cli_error("rmi: image %s is used by running container %s (stop it, or use -f)",
+					   argv[i], who);
+			continue;
+		}
 		if (img_store_remove(&s, argv[i], force, &e) < 0)
 			status = cli_error("rmi: %s", e.msg);
 		else

@@ -102,9 +102,19 @@ rm -rf "$dir" "$(dirname "$img")"
 # --- 3. --read-only ---------------------------------------------------------------------
 "$here/tests/images/mk-busybox-oci.sh" "$G/images/busybox" "$T/busybox.oci.tar" >/dev/null &&
 	lcvm load -q -i "$T/busybox.oci.tar"
-out=$(lcvm run --rm --read-only busybox sh -c 'if echo x >/f; then echo wrote; else echo refused; fi' 2>"$T/e")
-check read_only_refuses_writes '[ "$out" = refused ] && grep -q "Read-only file system" "$T/e"'
+# The container stays up (reading stdin) while rmi is tried on its image: refused.
+mkfifo "$T/ro_in" "$T/ro_out"
+(exec "$LCVM" --root "$ROOT" run --rm -i --read-only busybox \
+	sh -c 'if echo x >/f; then echo wrote; else echo refused; fi; read _' <"$T/ro_in" >"$T/ro_out" 2>"$T/e") &
+ro_pid=$!
+exec 7>"$T/ro_in"
+read -r out <"$T/ro_out"
 check read_only_no_scratch '[ -z "$(ls -A "$ROOT/containers" 2>/dev/null)" ]'
+lcvm rmi busybox 2>"$T/rmi_e"; rmi_st=$?
+check rmi_refuses_image_in_use '[ "$rmi_st" = 125 ] && grep -q "used by running container" "$T/rmi_e"'
+exec 7>&-
+wait "$ro_pid"
+check read_only_refuses_writes '[ "$out" = refused ] && grep -q "Read-only file system" "$T/e"'
 
 # --- 4. Debian 12 ---------------------------------------------------------------------------
 deb=$("$here/tests/images/mk-debian.sh" "$here/build/cache/debian12.oci.tar" 2>"$T/e")
