@@ -10,8 +10,7 @@ here=$(cd "$(dirname "$0")/../.." && pwd)
 LCVM=${LCVM:-build/lcvm}
 case $LCVM in /*) ;; *) LCVM=$here/$LCVM ;; esac
 T=$(mktemp -d /tmp/lcvm-image-it.XXXXXX)
-pids=""
-cleanup() { for p in $pids; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; rm -rf "$T"; }
+cleanup() { stop_registries; rm -rf "$T"; }
 trap cleanup EXIT INT TERM
 pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1: $2"; }
@@ -21,21 +20,7 @@ for tool in docker-registry skopeo python3 openssl unsquashfs sqfstar; do
 done
 L() { "$LCVM" --root "$T/root" "$@"; }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-# start_registry NAME [extra yaml] -> sets $port; waits until /v2/ answers (bounded by the probe loop)
-start_registry() {
-	port=$(free_port)
-	mkdir -p "$T/$1"
-	{ printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' "$T/$1/data" "$port"; printf '%s' "${2:-}"; } >"$T/$1/config.yml"
-	docker-registry serve "$T/$1/config.yml" >"$T/$1/log" 2>&1 &
-	pids="$pids $!"
-	scheme=http; [ -n "${3:-}" ] && scheme=https
-	i=0
-	until curl -s -o /dev/null ${3:+--cacert "$3"} "$scheme://127.0.0.1:$port/v2/"; do
-		i=$((i + 1)); [ $i -gt 100 ] && { echo "FAIL registry $1: did not start"; cat "$T/$1/log"; return 1; }
-		sleep 0.1 # polling a child's readiness; no event to wait on
-	done
-}
+. "$here/tests/images/registry.sh"
 
 # --- images ------------------------------------------------------------------
 python3 "$here/tests/images/mk-test-layers.py" "$T" || { echo "FAIL build test layers"; exit 1; }
@@ -44,7 +29,7 @@ python3 "$here/tests/images/mk-test-layers.py" "$T" || { echo "FAIL build test l
 "$here/tests/images/mk-oci.sh" -a arm64 -c '["arm"]' "$T/arm.tar" m:arm "$T/l3.tar"
 "$here/tests/images/mk-oci.sh" -c '["amd"]' "$T/amd.tar" m:amd "$T/l1.tar"
 
-start_registry plain || exit 1
+start_registry "$T/plain" || exit 1
 R=127.0.0.1:$port
 cp() { skopeo copy -q --dest-tls-verify=false "$@"; }
 cp "oci-archive:$T/three.tar" "docker://$R/three:1"
@@ -128,7 +113,7 @@ check missing_image_message sh -c "! '$LCVM' --root '$T/root' image inspect noth
 
 # --- basic auth ------------------------------------------------------------------
 python3 -c "import crypt; print('u1:' + crypt.crypt('s3cret', crypt.mksalt(crypt.METHOD_BLOWFISH)))" 2>/dev/null >"$T/htpasswd"
-start_registry auth "auth:
+start_registry "$T/auth" "auth:
   htpasswd:
     realm: test
     path: $T/htpasswd
@@ -146,7 +131,7 @@ openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=lcvm-test-ca -keyout
 openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1 -keyout "$T/srv.key" -out "$T/srv.csr" 2>/dev/null
 printf 'subjectAltName=IP:127.0.0.1\n' >"$T/san.ext"
 openssl x509 -req -in "$T/srv.csr" -CA "$T/ca.pem" -CAkey "$T/ca.key" -CAcreateserial -days 2 -extfile "$T/san.ext" -out "$T/srv.pem" 2>/dev/null
-start_registry tls "  tls:
+start_registry "$T/tls" "  tls:
     certificate: $T/srv.pem
     key: $T/srv.key
 " "$T/ca.pem" || exit 1

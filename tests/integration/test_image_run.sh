@@ -15,8 +15,8 @@
 . "$(dirname "$0")/lib.sh"
 here=$(cd "$(dirname "$0")/../.." && pwd)
 G=$(dirname "$LCVM")/guest
-regpid=
-trap '[ -z "$regpid" ] || { kill "$regpid"; wait "$regpid"; } 2>/dev/null; cleanup_all' EXIT
+. "$here/tests/images/registry.sh"
+trap 'stop_registries; cleanup_all' EXIT
 for tool in docker-registry skopeo python3 curl; do
 	command -v $tool >/dev/null || { echo "SKIP image run tests: $tool missing"; exit 0; }
 done
@@ -35,16 +35,7 @@ tar -C "$T/probe" --numeric-owner --owner=0 --group=0 -cf "$T/probe.tar" bin
 	"$T/tree.tar" tree:1 "$G/images/busybox/rootfs.tar" "$T/probe.tar" "$T/l1.tar" "$T/l2.tar" "$T/l3.tar"
 
 # --- local registry ------------------------------------------------------------------
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
-	"$T/registry" "$port" >"$T/registry.yml"
-docker-registry serve "$T/registry.yml" >"$T/registry.log" 2>&1 &
-regpid=$!
-i=0
-until curl -s -o /dev/null "http://127.0.0.1:$port/v2/"; do
-	i=$((i + 1)); [ $i -gt 100 ] && { echo "FAIL registry did not start"; exit 1; }
-	sleep 0.1 # polling a child's readiness: there is no event to wait on
-done
+start_registry "$T/registry" || exit 1
 R=127.0.0.1:$port
 skopeo copy -q --dest-tls-verify=false "oci-archive:$T/tree.tar" "docker://$R/tree:1"
 lcvm pull -q --insecure "$R/tree:1" >/dev/null 2>"$T/e"
