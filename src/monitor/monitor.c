@@ -334,8 +334,6 @@ static void create_container(struct monitor *m)
 	proc.n_env = strv_len(s->env);
 	proc.env = s->env;
 	proc.cwd = s->cwd;
-	proc.uid = s->uid;
-	proc.gid = s->gid;
 	proc.user = s->user ? s->user : "";
 	proc.stdin_port = s->interactive ? LCVM_PORT_STDIO(0, 0) : 0;
 	proc.stdout_port = LCVM_PORT_STDIO(0, 1);

@@ -182,10 +182,10 @@ int mon_spec_to_json(const struct mon_spec *s, char **out, struct lc_err *e)
 		json_array_append_new(mounts, json_pack("{s:s, s:s, s:b, s:b}", "source", s->mounts[i].source,
 							"target", s->mounts[i].target, "read_only",
 							s->mounts[i].read_only, "mapped", s->mounts[i].mapped));
-	json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:i, s:i, s:s, s:o, s:o, s:s, s:s, s:s, "
+	json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:s, s:s, s:o, s:o, s:s, s:s, s:s, "
 			      "s:i, s:I, s:b, s:b, s:b, s:b}",
 			      "id", s->id, "name", s->name, "image", s->image, "args", strv_json(s->args), "env",
-			      strv_json(s->env), "cwd", s->cwd, "uid", (int)s->uid, "gid", (int)s->gid,
+			      strv_json(s->env), "cwd", s->cwd,
 			      "hostname", s->hostname, "layers", layers, "mounts", mounts, "kernel", s->kernel,
 			      "initrd", s->initrd, "accel", mon_accel_name(s->accel), "cpus", (int)s->cpus,
 			      "memory_mib", (json_int_t)s->memory_mib, "interactive", s->interactive, "remove",
@@ -254,15 +254,11 @@ static int parse_spec(json_t *o, struct mon_spec *s)
 	if (get_strv(json_object_get(o, "args"), &s->args, MON_MAX_ARGS) ||
 	    get_strv(json_object_get(o, "env"), &s->env, MON_MAX_ENV))
 		return -EINVAL;
-	json_int_t uid = json_integer_value(json_object_get(o, "uid"));
-	json_int_t gid = json_integer_value(json_object_get(o, "gid"));
 	json_int_t cpus = json_integer_value(json_object_get(o, "cpus"));
 	json_int_t mem = json_integer_value(json_object_get(o, "memory_mib"));
-	if (uid < 0 || uid > UINT32_MAX || gid < 0 || gid > UINT32_MAX || cpus < 0 || cpus > MON_MAX_CPUS ||
+	if (cpus < 0 || cpus > MON_MAX_CPUS ||
 	    mem < 0 || mem > MON_MAX_MEMORY_MIB)
 		return -EINVAL;
-	s->uid = (uint32_t)uid;
-	s->gid = (uint32_t)gid;
 	s->cpus = (unsigned)cpus;
 	s->memory_mib = (uint64_t)mem;
 	const char *accel = json_string_value(json_object_get(o, "accel"));

@@ -43,7 +43,6 @@ struct mon_spec {
 	char **args;       /* NULL-terminated, at least one */
 	char **env;        /* NULL-terminated KEY=VALUE */
 	char *cwd;         /* absolute */
-	uint32_t uid, gid;
 	char *user;        /* -u or the image's User as written, NULL if neither */
 	char *hostname;
 	struct mon_layer *layers; /* top-most first */
