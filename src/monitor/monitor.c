@@ -31,6 +31,7 @@ enum phase { PH_BOOTING, PH_STARTING, PH_RUNNING, PH_STOPPING, PH_DONE };
 
 struct monitor {
 	struct ev_loop *loop;
+	int log_fd;               /* monitor.log, opened once */
 	struct mon_spec spec;
 	const char *dir;
 	enum phase phase;
@@ -64,13 +65,8 @@ static void mon_log(struct monitor *m, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/%s", m->dir, MON_LOG_FILE);
-	FILE *f = fopen(path, "ae");
-	if (f) {
-		fprintf(f, "[%6lld ms] %s\n", ev_now_ms() - m->t_start, line);
-		fclose(f);
-	}
+	if (m->log_fd >= 0)
+		dprintf(m->log_fd, "[%6lld ms] %s\n", ev_now_ms() - m->t_start, line);
 	if (m->spec.debug)
 		fprintf(stderr, "lcvm-monitor: [%6lld ms] %s\n", ev_now_ms() - m->t_start, line);
 }
@@ -583,15 +579,8 @@ static int start_vm(struct monitor *m)
 	r = qemu_build_argv(&cfg, &argv, m->err);
 	if (r < 0)
 		return r;
-	char logpath[PATH_MAX];
-	snprintf(logpath, sizeof(logpath), "%s/%s", m->dir, MON_LOG_FILE);
-	cleanup_close int logfd = s->debug ? fcntl(2, F_DUPFD_CLOEXEC, 3)
-					    : open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-	if (logfd < 0) {
-		strv_free(argv);
-		return lc_err_set(m->err, errno, "opening %s", logpath);
-	}
-	r = qemu_spawn(argv, logfd, qemu_end, &m->qemu, m->err);
+	/* QEMU's own messages go to monitor.log, or to stderr with --debug. */
+	r = qemu_spawn(argv, s->debug ? 2 : m->log_fd, qemu_end, &m->qemu, m->err);
 	strv_free(argv);
 	if (r < 0)
 		return r;
@@ -623,6 +612,9 @@ static int setup_signals(struct monitor *m)
 
 static void cleanup(struct monitor *m)
 {
+	if (m->log_fd >= 0)
+		close(m->log_fd); /* later mon_log calls write nowhere */
+	m->log_fd = -1;
 	if (m->qemu > 0) {
 		kill(m->qemu, SIGKILL);
 		waitpid(m->qemu, NULL, 0);
@@ -654,8 +646,16 @@ int mon_run(const char *dir, struct lc_err *e)
 	int r = mon_state_read_spec(dir, &m.spec, e);
 	if (r < 0)
 		return r;
+	char logpath[PATH_MAX];
+	snprintf(logpath, sizeof(logpath), "%s/%s", dir, MON_LOG_FILE);
+	m.log_fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (m.log_fd < 0) {
+		mon_spec_free(&m.spec);
+		return lc_err_set(e, errno, "opening %s", logpath);
+	}
 	m.loop = ev_loop_new();
 	if (!m.loop) {
+		close(m.log_fd);
 		mon_spec_free(&m.spec);
 		return lc_err_set(e, errno ? errno : ENOMEM, "creating the event loop");
 	}
