@@ -30,7 +30,7 @@ i=1
 while [ "$i" -le "$runs" ]; do
 	t0=$(date +%s%N)
 	rc=0
-	timeout -s KILL "$limit" qemu-system-x86_64 -machine microvm,accel=tcg -cpu max -smp 1 -m 512M \
+	timeout -s KILL "$limit" qemu-system-x86_64 -machine microvm,accel=tcg -cpu max,-erms,-fsrm -smp 1 -m 512M \
 		-nodefaults -no-user-config -display none -serial "file:$log" \
 		-kernel "$gdir/vmlinux" -initrd "$initrd" -append "$append" -no-reboot || rc=$?
 	t1=$(date +%s%N)

@@ -178,7 +178,7 @@ int qemu_build_argv(const struct qemu_cfg *c, char ***argv, struct lc_err *e)
 	add(&b, "microvm,accel=%s,memory-backend=mem,pcie=off,rtc=on,isa-serial=on",
 	    c->accel == MON_ACCEL_KVM ? "kvm" : "tcg");
 	add(&b, "-cpu");
-	add(&b, "%s", c->accel == MON_ACCEL_KVM ? "host" : "max");
+	add(&b, "%s", c->accel == MON_ACCEL_KVM ? "host" : QEMU_TCG_CPU);
 	add(&b, "-smp");
 	add(&b, "%u", c->cpus);
 	add(&b, "-m");

@@ -174,7 +174,7 @@ elif ! "$top/guest/mk-initramfs.sh" "$tmp/test-init" "$mdir" "$tmp/test.cpio" 2>
 else
 	# The monitor's command line plus one read-only disk.
 	khz=$("$top/guest/host-tsc-khz.sh")
-	timeout -s KILL 90 qemu-system-x86_64 -machine microvm,accel=tcg -cpu max -smp 1 -m 512M \
+	timeout -s KILL 90 qemu-system-x86_64 -machine microvm,accel=tcg -cpu max,-erms,-fsrm -smp 1 -m 512M \
 		-nodefaults -no-user-config -display none -serial "file:$tmp/console" \
 		-kernel "$gdir/vmlinux" -initrd "$tmp/test.cpio" \
 		-drive "file=$img/rootfs.squashfs,if=none,format=raw,id=d0,readonly=on" \
@@ -197,7 +197,7 @@ fi
 if ! grep -aq 'lcvm.selftest=1' "$ir/init"; then
 	echo "SKIP guest_agent_selftest: /init has no self-test mode"
 else
-	timeout -s KILL 90 qemu-system-x86_64 -machine microvm,accel=tcg -cpu max -smp 1 -m 512M \
+	timeout -s KILL 90 qemu-system-x86_64 -machine microvm,accel=tcg -cpu max,-erms,-fsrm -smp 1 -m 512M \
 		-nodefaults -no-user-config -display none -serial "file:$tmp/console2" \
 		-kernel "$gdir/vmlinux" -initrd "$gdir/initramfs.cpio" \
 		-drive "file=$img/rootfs.squashfs,if=none,format=raw,id=d0,readonly=on" \

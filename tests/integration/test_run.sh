@@ -5,8 +5,12 @@
 # echo, and the guest kernel is not the host's
 out=$(lcvm run --rm busybox echo hello from the vm 2>"$T/err")
 check run_echo '[ "$out" = "hello from the vm" ]'
-guest_kernel=$(lcvm run --rm busybox uname -r 2>/dev/null)
+guest_info=$(lcvm run --rm busybox sh -c 'uname -r; grep -cw -e erms -e fsrm /proc/cpuinfo' 2>/dev/null)
+guest_kernel=$(echo "$guest_info" | sed -n 1p)
 check run_own_kernel '[ -n "$guest_kernel" ] && [ "$guest_kernel" != "$(uname -r)" ]'
+# Under TCG the guest CPU hides ERMS/FSRM (QEMU_TCG_CPU): no byte-wise rep movsb.
+grep -qw -e vmx -e svm /proc/cpuinfo ||
+	check run_tcg_cpu_no_erms '[ "$(echo "$guest_info" | sed -n 2p)" = 0 ]'
 
 # exit statuses: 0, 7, and 137 for SIGKILL
 lcvm run --rm busybox true 2>/dev/null; s0=$?
