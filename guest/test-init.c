@@ -4,9 +4,10 @@
  * lcvm_groups (default "boot"; the kernel passes "lcvm_groups=boot,9p" from
  * its command line) with finit_module in lcvm.modules order, runs
  * "crun --version" to prove the dynamic loader and libraries are complete,
- * optionally mounts /dev/vda read-only as $lcvm_mount (squashfs, erofs,
- * ext4) and reads all of its bin/busybox with its own md5sum (mount, exec
- * and a full read through the filesystem), and powers off. Every step prints "lcvm-test: ..." with the uptime
+ * optionally mounts /dev/vda read-only as $lcvm_mount (squashfs: the image
+ * ships no other disk filesystem) and reads all of its bin/busybox with its
+ * own md5sum (mount, exec and a full read through the filesystem), and
+ * powers off. Every step prints "lcvm-test: ..." with the uptime
  * in ms to the console, which tests and measurements grep. */
 #include <errno.h>
 #include <fcntl.h>

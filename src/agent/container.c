@@ -113,9 +113,7 @@ static int mount_disk(struct agent *a, struct agent_container *c, const Lcvm__Ag
 		return lc_err_set(e, -r, "no disk with serial %s", l->serial);
 	char dev[64];
 	snprintf(dev, sizeof(dev), "/dev/%s", name);
-	/* noload: never replay an ext4 journal on a read-only layer disk. */
-	const char *data = ro && strcmp(l->fstype, "ext4") == 0 ? "noload" : NULL;
-	return do_mount(c, dev, target, l->fstype, (ro ? MS_RDONLY : 0) | MS_NODEV, data, e);
+	return do_mount(c, dev, target, l->fstype, (ro ? MS_RDONLY : 0) | MS_NODEV, NULL, e);
 }
 
 /* A swap scratch disk: swapon(2) it (swap is built into the kernel, ext4
@@ -180,11 +178,10 @@ static int build_rootfs(struct agent *a, struct agent_container *c,
 	if (upper) {
 		char s[128];
 		snprintf(s, sizeof(s), "%s/s", c->dir);
-		if (r->scratch && strcmp(r->scratch->fstype, "swap") == 0)
+		if (r->scratch) /* always swap (agent_validate_create) */
 			ret = swap_upper(c, r->scratch, s, e);
 		else
-			ret = r->scratch ? mount_disk(a, c, r->scratch, s, false, e)
-					 : do_mount(c, "tmpfs", s, "tmpfs", MS_NODEV, "mode=0755", e);
+			ret = do_mount(c, "tmpfs", s, "tmpfs", MS_NODEV, "mode=0755", e);
 		if (ret < 0 || (ret = mkdirs_upper(c->dir, e)) < 0)
 			return lc_err_wrap(e, ret, "scratch");
 	}

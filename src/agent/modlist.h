@@ -1,8 +1,8 @@
 /* Kernel modules of the guest. The initramfs holds /lib/modules/lcvm.modules
  * (written by guest/build.sh): one module per line, "<group> <path to .ko>",
  * in dependency order; '#' starts a comment. Group "boot" is loaded at
- * start-up; the others ("9p", "overlay", "squashfs", "erofs", "ext4", ...)
- * when a request first needs them. Loading uses finit_module(2) from the
+ * start-up; the others (today only "9p", see guest/modules.list) when a
+ * request first needs them. Loading uses finit_module(2) from the
  * agent itself: a process per module costs ~20 ms emulated. */
 #ifndef LCVM_AGENT_MODLIST_H
 #define LCVM_AGENT_MODLIST_H

@@ -69,11 +69,7 @@ bool agent_valid_serial(const char *s)
 
 bool agent_valid_fstype(const char *t)
 {
-	static const char *const ok[] = { "squashfs", "erofs", "ext4" };
-	for (size_t i = 0; t && i < sizeof(ok) / sizeof(ok[0]); i++)
-		if (strcmp(t, ok[i]) == 0)
-			return true;
-	return false;
+	return t && strcmp(t, "squashfs") == 0;
 }
 
 bool agent_valid_9p_cache(const char *c)
@@ -138,7 +134,7 @@ static int check_layer(const Lcvm__Agent__V1__Layer *l, const char *what, size_t
 		return lc_err_setx(e, EINVAL, "%s[%zu].serial invalid (1-%u of [A-Za-z0-9_.-])", what, i,
 				   AGENT_SERIAL_MAX);
 	if (!agent_valid_fstype(l->fstype))
-		return lc_err_setx(e, EINVAL, "%s[%zu].fstype must be squashfs, erofs or ext4", what, i);
+		return lc_err_setx(e, EINVAL, "%s[%zu].fstype must be squashfs", what, i);
 	return 0;
 }
 
@@ -183,14 +179,12 @@ int agent_validate_create(const Lcvm__Agent__V1__CreateContainerRequest *r, stru
 	if (r->scratch) {
 		if (r->read_only)
 			return lc_err_setx(e, EINVAL, "scratch given with read_only");
-		/* swap: a swap area under a tmpfs upper (no module to load); ext4: the upper itself */
-		bool swap = r->scratch->fstype && strcmp(r->scratch->fstype, "swap") == 0;
-		if (!swap && (ret = check_layer(r->scratch, "scratch", 0, e)) < 0)
-			return ret;
-		if (swap && !agent_valid_serial(r->scratch->serial))
+		/* A swap area under a tmpfs upper: swap is built into the guest
+		 * kernel, which ships no writable disk filesystem. */
+		if (!r->scratch->fstype || strcmp(r->scratch->fstype, "swap") != 0)
+			return lc_err_setx(e, EINVAL, "scratch.fstype must be swap");
+		if (!agent_valid_serial(r->scratch->serial))
 			return lc_err_setx(e, EINVAL, "scratch.serial is invalid");
-		if (!swap && strcmp(r->scratch->fstype, "ext4") != 0)
-			return lc_err_setx(e, EINVAL, "scratch must be swap or ext4");
 	}
 	return check_mounts(r, e);
 }

@@ -31,7 +31,7 @@ bool agent_valid_hostname(const char *h);
  * trailing slash, shorter than AGENT_PATH_MAX. */
 bool agent_valid_abspath(const char *p);
 bool agent_valid_serial(const char *s);
-bool agent_valid_fstype(const char *t); /* squashfs, erofs, ext4 */
+bool agent_valid_fstype(const char *t); /* squashfs: the only layer fs the guest ships */
 bool agent_valid_9p_cache(const char *c); /* "", none, loose, fscache, mmap */
 
 /* Checks a whole request; on failure returns -EINVAL with a one-line reason

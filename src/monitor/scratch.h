@@ -5,10 +5,11 @@
  * Format, measured (docs/images.md): a swap area. The agent enables it with
  * swapon(2) and puts the container's overlayfs upper on a tmpfs as large as
  * the disk; tmpfs pages the guest cannot keep in RAM are written to the
- * disk. Swap is built into the guest kernel, whereas an ext4 upper needs
+ * disk. Swap is built into the guest kernel, whereas an ext4 upper needed
  * five modules (ext4, jbd2, mbcache, crc16, crc32c) loaded at every start:
- * ~300 ms of emulated time under TCG, a third of a bare boot. The header is
- * written here (scratch.c), nothing runs.
+ * ~300 ms of emulated time under TCG, a third of a bare boot. The guest no
+ * longer ships those modules and its agent accepts only "swap" here. The
+ * header is written here (scratch.c), nothing runs.
  *
  * The file lives in the data dir (<data>/containers/<id>/scratch.img, the
  * path is chosen by the CLI and carried in spec.json), not in the state dir:

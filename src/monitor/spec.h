@@ -24,7 +24,7 @@ enum mon_accel { MON_ACCEL_AUTO = 0, MON_ACCEL_KVM, MON_ACCEL_TCG };
 
 struct mon_layer {
 	char *path;   /* read-only disk image on the host */
-	char *fstype; /* squashfs, erofs, ext4 */
+	char *fstype; /* squashfs: the only layer fs the guest agent accepts */
 };
 
 struct mon_mount {

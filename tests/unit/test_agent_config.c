@@ -42,7 +42,7 @@ static void fixture_init(struct fixture *f)
 	Lcvm__Agent__V1__Layer l = LCVM__AGENT__V1__LAYER__INIT;
 	f->layer = l;
 	f->layer.serial = "l0";
-	f->layer.fstype = "erofs";
+	f->layer.fstype = "squashfs";
 	f->layers[0] = &f->layer;
 	Lcvm__Agent__V1__CreateContainerRequest r = LCVM__AGENT__V1__CREATE_CONTAINER_REQUEST__INIT;
 	f->req = r;

@@ -23,7 +23,7 @@ static void req_init(Lcvm__Agent__V1__CreateContainerRequest *r, Lcvm__Agent__V1
 	p->args = args;
 	*l = li;
 	l->serial = "lcvm-no-such-disk";
-	l->fstype = "erofs";
+	l->fstype = "squashfs";
 	layers[0] = l;
 	*r = ri;
 	r->id = "c1";

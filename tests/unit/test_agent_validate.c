@@ -31,7 +31,7 @@ static void req_init(struct req *q)
 	q->proc.env = env;
 	q->layer = l;
 	q->layer.serial = "layer0";
-	q->layer.fstype = "erofs";
+	q->layer.fstype = "squashfs";
 	q->layers[0] = &q->layer;
 	q->mount = m;
 	q->mount.port = 0x20000;
@@ -207,6 +207,15 @@ static void t_layers_and_mounts(void)
 	req_init(&q);
 	q.layer.fstype = "nfs";
 	T_CHECK_EQ_INT(check(&q, &e), -EINVAL);
+	/* The guest ships no erofs or ext4 module any more: refused up front
+	 * rather than failing at mount time. */
+	q.layer.fstype = "erofs";
+	T_CHECK_EQ_INT(check(&q, &e), -EINVAL);
+	T_CHECK_EQ_STR(e.msg, "layers[0].fstype must be squashfs");
+	q.layer.fstype = "ext4";
+	T_CHECK_EQ_INT(check(&q, &e), -EINVAL);
+	q.layer.fstype = NULL;
+	T_CHECK_EQ_INT(check(&q, &e), -EINVAL);
 	req_init(&q);
 	q.layer.serial = "../vda";
 	T_CHECK_EQ_INT(check(&q, &e), -EINVAL);
@@ -222,9 +231,12 @@ static void t_layers_and_mounts(void)
 	s.serial = "scratch";
 	s.fstype = "squashfs";
 	q.r.scratch = &s;
-	T_CHECK_EQ_INT(check(&q, &e), -EINVAL); /* scratch must be swap or ext4 */
-	s.fstype = "ext4";
-	T_CHECK_EQ_INT(check(&q, &e), 0);
+	T_CHECK_EQ_INT(check(&q, &e), -EINVAL); /* scratch must be swap */
+	T_CHECK_EQ_STR(e.msg, "scratch.fstype must be swap");
+	s.fstype = "ext4"; /* was an upper of its own; the guest has no ext4 now */
+	T_CHECK_EQ_INT(check(&q, &e), -EINVAL);
+	s.fstype = NULL;
+	T_CHECK_EQ_INT(check(&q, &e), -EINVAL);
 	s.fstype = "swap";
 	T_CHECK_EQ_INT(check(&q, &e), 0);
 	s.serial = "../vdb";

@@ -516,8 +516,8 @@ static void t_roundtrip_all_methods(void)
 	proc.stdin_port = 0, proc.stdout_port = 5001, proc.stderr_port = 5002;
 	Lcvm__Agent__V1__Layer l1 = LCVM__AGENT__V1__LAYER__INIT, l2 = LCVM__AGENT__V1__LAYER__INIT;
 	Lcvm__Agent__V1__Layer scratch = LCVM__AGENT__V1__LAYER__INIT;
-	l1.serial = "layer-top", l1.fstype = "erofs", l2.serial = "layer-base", l2.fstype = "squashfs";
-	scratch.serial = "scratch", scratch.fstype = "ext4";
+	l1.serial = "layer-top", l1.fstype = "squashfs", l2.serial = "layer-base", l2.fstype = "squashfs";
+	scratch.serial = "scratch", scratch.fstype = "swap";
 	Lcvm__Agent__V1__Layer *layers[] = { &l1, &l2 };
 	Lcvm__Agent__V1__Mount9p m = LCVM__AGENT__V1__MOUNT9P__INIT;
 	m.port = 6000, m.target = "/data", m.read_only = 1, m.msize = 512 * 1024, m.cache = "loose";
@@ -575,8 +575,10 @@ static void t_roundtrip_all_methods(void)
 		T_CHECK_EQ_STR(back->process->args[2], "echo hi");
 		T_CHECK_EQ_STR(back->process->env[1], "A=b c");
 		T_CHECK_EQ_INT(back->process->additional_gids[1], 20);
+		T_CHECK_EQ_STR(back->layers[1]->serial, "layer-base");
 		T_CHECK_EQ_STR(back->layers[1]->fstype, "squashfs");
 		T_CHECK_EQ_STR(back->scratch->serial, "scratch");
+		T_CHECK_EQ_STR(back->scratch->fstype, "swap");
 		T_CHECK_EQ_INT(back->mounts[0]->msize, 512 * 1024);
 		T_CHECK_EQ_STR(back->mounts[0]->cache, "loose");
 	}
