@@ -1,7 +1,7 @@
 /* A stand-in /init for testing the guest image without the agent
  * (guest/build.sh TEST-INIT OUT builds an initramfs around it). It mounts
  * /proc and /dev, loads the module groups named in the environment variable
- * lcvm_groups (default "boot"; the kernel passes "lcvm_groups=boot,9p" from
+ * lcvm_groups (default "boot"; the kernel passes "lcvm_groups=boot,vsock,storage,9p" from
  * its command line) with finit_module in lcvm.modules order, runs
  * "crun --version" to prove the dynamic loader and libraries are complete,
  * optionally mounts /dev/vda read-only as $lcvm_mount (squashfs: the image

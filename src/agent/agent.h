@@ -20,6 +20,9 @@ enum agent_cevent {
 struct agent {
 	struct ev_loop *loop;
 	struct agent_modlist mods;
+	/* The "storage" group, loading while the agent starts serving; joined
+	 * before the first container is built (agent_container_create). */
+	struct agent_modload storage_mods;
 	struct ttrpc_server *srv;
 	int sigfd;     /* signalfd for SIGCHLD */
 	int listen_fd; /* vsock LCVM_PORT_AGENT, or -1 */

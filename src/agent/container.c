@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -116,8 +118,39 @@ static int mount_disk(struct agent *a, struct agent_container *c, const Lcvm__Ag
 	return do_mount(c, dev, target, l->fstype, (ro ? MS_RDONLY : 0) | MS_NODEV, NULL, e);
 }
 
-/* A swap scratch disk: swapon(2) it (swap is built into the kernel, ext4
- * would cost five module loads per start) and put the upper on a tmpfs as
+/* swapon(2) of an 8 GiB area costs ~30 ms emulated (the kernel allocates and
+ * clears its page map), and nothing needs swap while a container starts: it
+ * runs on a thread at SCHED_IDLE, which only gets the CPU the container's
+ * start leaves idle. A failure is logged; the container then has RAM only. */
+static void *swapon_main(void *arg)
+{
+	char *dev = arg;
+	struct sched_param sp = { 0 };
+	pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
+	if (swapon(dev, 0) < 0 && errno != EBUSY)
+		agent_log("swapon %s: %s (the container has no swap)", dev, strerror(errno));
+	free(dev);
+	return NULL;
+}
+
+static int swapon_in_background(const char *dev)
+{
+	char *copy = strdup(dev);
+	if (!copy)
+		return -ENOMEM;
+	pthread_attr_t at;
+	pthread_t t;
+	pthread_attr_init(&at);
+	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+	int r = pthread_create(&t, &at, swapon_main, copy);
+	pthread_attr_destroy(&at);
+	if (r != 0)
+		free(copy);
+	return -r;
+}
+
+/* A swap scratch disk: swapon(2) it (swap is built into the kernel; a disk
+ * file system would cost module loads per start) and put the upper on a tmpfs as
  * large as RAM + swap, so container writes the guest cannot keep in memory
  * go to the host's sparse file. */
 static int swap_upper(struct agent_container *c, const Lcvm__Agent__V1__Layer *l, const char *target,
@@ -129,8 +162,9 @@ static int swap_upper(struct agent_container *c, const Lcvm__Agent__V1__Layer *l
 		return lc_err_set(e, -r, "no disk with serial %s", l->serial);
 	char dev[64], path[128];
 	snprintf(dev, sizeof(dev), "/dev/%s", name);
-	if (swapon(dev, 0) < 0 && errno != EBUSY)
-		return lc_err_set(e, errno, "swapon %s", dev);
+	int r2 = swapon_in_background(dev);
+	if (r2 < 0)
+		return lc_err_set(e, -r2, "swapon %s", dev);
 	unsigned long long sectors = 0;
 	snprintf(path, sizeof(path), "%s/%s/size", AGENT_SYS_BLOCK, name);
 	FILE *f = fopen(path, "re");
@@ -290,7 +324,42 @@ static int write_bundle(struct agent_container *c, const Lcvm__Agent__V1__Create
 static void container_free(struct agent_container *c)
 {
 	unmount_all(c);
+	for (int i = 0; i < 3; i++)
+		if (c->stdio_fds[i] >= 0)
+			close(c->stdio_fds[i]);
 	free(c);
+}
+
+/* A connection that cannot even begin is retried, and reported, at start. */
+static void stdio_begin(struct agent_container *c)
+{
+	for (int i = 0; i < 3; i++)
+		if (c->stdio_ports[i] && agent_vsock_connect_start(c->stdio_ports[i], &c->stdio_fds[i]) < 0)
+			c->stdio_fds[i] = -1;
+}
+
+int agent_container_take_stdio(struct agent_container *c, int fds[3], struct lc_err *e)
+{
+	for (int i = 0; i < 3; i++) {
+		int r = 0;
+		if (c->stdio_fds[i] >= 0) {
+			fds[i] = c->stdio_fds[i];
+			c->stdio_fds[i] = -1;
+			r = agent_vsock_connect_finish(fds[i]);
+			if (r < 0)
+				close(fds[i]);
+		} else if (c->stdio_ports[i]) {
+			r = agent_vsock_connect(c->stdio_ports[i], &fds[i]);
+		} else if ((fds[i] = open("/dev/null", i ? O_WRONLY | O_CLOEXEC : O_RDONLY | O_CLOEXEC)) < 0) {
+			r = -errno;
+		}
+		if (r < 0) {
+			for (int j = 0; j < i; j++)
+				close(fds[j]);
+			return lc_err_set(e, -r, "stdio stream %d: connect to host port %u", i, c->stdio_ports[i]);
+		}
+	}
+	return 0;
 }
 
 int agent_container_create(struct agent *a, const Lcvm__Agent__V1__CreateContainerRequest *r,
@@ -299,6 +368,12 @@ int agent_container_create(struct agent *a, const Lcvm__Agent__V1__CreateContain
 	int ret = agent_validate_create(r, e);
 	if (ret < 0)
 		return ret;
+	struct lc_err me = { { 0 } };
+	int nmods = agent_modload_join(&a->storage_mods, &me);
+	if (nmods < 0)
+		agent_log("%s", me.msg); /* the mounts below say whether it mattered */
+	else if (nmods > 0)
+		agent_log("loaded %d storage modules", nmods);
 	if (agent_container_find(a, r->id))
 		return lc_err_setx(e, EEXIST, "container %s already exists", r->id);
 	size_t n = 0;
@@ -319,6 +394,8 @@ int agent_container_create(struct agent *a, const Lcvm__Agent__V1__CreateContain
 	c->stdio_ports[0] = r->process->stdin_port;
 	c->stdio_ports[1] = r->process->stdout_port;
 	c->stdio_ports[2] = r->process->stderr_port;
+	c->stdio_fds[0] = c->stdio_fds[1] = c->stdio_fds[2] = -1;
+	stdio_begin(c);
 	if (mkdir(a->run_dir, 0700) < 0 && errno != EEXIST)
 		ret = lc_err_set(e, errno, "mkdir %s", a->run_dir);
 	else if (mkdir(c->dir, 0700) < 0)

@@ -48,6 +48,10 @@ struct agent_container {
 	char dir[64];
 	enum agent_cstate state;
 	unsigned stdio_ports[3]; /* host ports from Process; 0 = /dev/null */
+	/* Connections to those ports, begun at create so that the round trips
+	 * overlap building the rootfs; -1 when none is pending. Owned here
+	 * until agent_container_take_stdio(). */
+	int stdio_fds[3];
 	pid_t crun_pid;
 	pid_t pid;           /* container init, in the guest's pid namespace */
 	bool init_exited;    /* reaped, possibly before crun's exit was seen */
@@ -75,6 +79,10 @@ int agent_container_create(struct agent *a, const Lcvm__Agent__V1__CreateContain
  * caller closes its copies after this returns, so the host sees EOF when
  * the container's last holder exits). AGENT_EV_STARTED follows from the
  * loop once crun exits. */
+/* Hands the stdio streams over (connected, blocking; /dev/null for port 0):
+ * those begun at create are finished, the others connected now. Returns 0
+ * or -errno with e filled (then fds holds nothing). */
+int agent_container_take_stdio(struct agent_container *c, int fds[3], struct lc_err *e);
 int agent_container_start(struct agent *a, struct agent_container *c, const int stdio[3],
 			  struct lc_err *e);
 

@@ -37,11 +37,23 @@ static void load_modules(struct agent *a)
 		agent_log("%s (continuing without modules)", e.msg);
 		return;
 	}
+	/* boot: the virtio-mmio transport; then storage (virtio_blk, squashfs,
+	 * overlay: only the first container needs them) loads on a thread
+	 * while vsock loads here and the agent starts serving. */
 	int n = agent_modlist_load_group(&a->mods, "boot", &e);
 	if (n < 0)
 		agent_log("%s", e.msg);
+	int r = agent_modload_start(&a->storage_mods, &a->mods, "storage");
+	if (r < 0) {
+		agent_log("storage modules in the background: %s; loading them now", strerror(-r));
+		if (agent_modlist_load_group(&a->mods, "storage", &e) < 0)
+			agent_log("%s", e.msg);
+	}
+	int nv = agent_modlist_load_group(&a->mods, "vsock", &e);
+	if (nv < 0)
+		agent_log("%s", e.msg);
 	else
-		agent_log("loaded %d boot modules", n);
+		agent_log("loaded %d boot and vsock modules", (n > 0 ? n : 0) + nv);
 }
 
 /* Tells the monitor it may dial LCVM_PORT_AGENT now. */

@@ -16,6 +16,7 @@ void agent_modlist_free(struct agent_modlist *ml)
 	free(ml->text);
 	free(ml->mods);
 	memset(ml, 0, sizeof(*ml));
+	pthread_mutex_init(&ml->lock, NULL);
 }
 
 static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
@@ -57,6 +58,7 @@ static int parse_line(char *line, struct agent_module *m)
 int agent_modlist_parse(struct agent_modlist *ml, const char *text, size_t len, struct lc_err *e)
 {
 	memset(ml, 0, sizeof(*ml));
+	pthread_mutex_init(&ml->lock, NULL);
 	if (len > AGENT_MODLIST_MAX_BYTES)
 		return lc_err_setx(e, E2BIG, "module list larger than %u bytes", AGENT_MODLIST_MAX_BYTES);
 	if (memchr(text, '\0', len))
@@ -104,6 +106,7 @@ int agent_modlist_parse(struct agent_modlist *ml, const char *text, size_t len, 
 int agent_modlist_load_file(struct agent_modlist *ml, const char *path, struct lc_err *e)
 {
 	memset(ml, 0, sizeof(*ml));
+	pthread_mutex_init(&ml->lock, NULL);
 	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return lc_err_set(e, errno, "%s", path);
@@ -128,12 +131,20 @@ int agent_modlist_load_file(struct agent_modlist *ml, const char *path, struct l
 	return r;
 }
 
-bool agent_modlist_group_loaded(const struct agent_modlist *ml, const char *group)
+static bool group_loaded_locked(const struct agent_modlist *ml, const char *group)
 {
 	for (size_t i = 0; i < ml->n_loaded; i++)
 		if (strcmp(ml->loaded[i], group) == 0)
 			return true;
 	return false;
+}
+
+bool agent_modlist_group_loaded(struct agent_modlist *ml, const char *group)
+{
+	pthread_mutex_lock(&ml->lock);
+	bool r = group_loaded_locked(ml, group);
+	pthread_mutex_unlock(&ml->lock);
+	return r;
 }
 
 static int load_one(const char *path)
@@ -164,7 +175,37 @@ int agent_modlist_load_group(struct agent_modlist *ml, const char *group, struct
 	}
 	/* Remember the group even on error: retrying would fail the same way
 	 * and cost emulated time on every request. */
-	if (name && ml->n_loaded < AGENT_MODGROUP_MAX_GROUPS)
+	pthread_mutex_lock(&ml->lock);
+	if (name && !group_loaded_locked(ml, name) && ml->n_loaded < AGENT_MODGROUP_MAX_GROUPS)
 		ml->loaded[ml->n_loaded++] = name;
+	pthread_mutex_unlock(&ml->lock);
 	return first_err ? first_err : loaded;
+}
+
+static void *modload_main(void *arg)
+{
+	struct agent_modload *job = arg;
+	job->result = agent_modlist_load_group(job->ml, job->group, &job->err);
+	return NULL;
+}
+
+int agent_modload_start(struct agent_modload *job, struct agent_modlist *ml, const char *group)
+{
+	*job = (struct agent_modload){ .ml = ml, .group = group };
+	int r = pthread_create(&job->thread, NULL, modload_main, job);
+	if (r != 0)
+		return -r;
+	job->running = true;
+	return 0;
+}
+
+int agent_modload_join(struct agent_modload *job, struct lc_err *e)
+{
+	if (!job->running)
+		return 0;
+	pthread_join(job->thread, NULL);
+	job->running = false;
+	if (job->result < 0)
+		*e = job->err;
+	return job->result;
 }

@@ -7,8 +7,11 @@
 #ifndef LCVM_AGENT_MODLIST_H
 #define LCVM_AGENT_MODLIST_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
+
+#include "util/err.h"
 
 #define AGENT_MODLIST_PATH "/lib/modules/lcvm.modules"
 #define AGENT_MODLIST_MAX_BYTES (256u << 10)
@@ -26,7 +29,9 @@ struct agent_modlist {
 	char *text;
 	struct agent_module *mods;
 	size_t n;
-	/* Groups already loaded (names point into text). */
+	/* Groups already loaded (names point into text), under lock: groups
+	 * may load on several threads at once (agent_modload). */
+	pthread_mutex_t lock;
 	const char *loaded[AGENT_MODGROUP_MAX_GROUPS];
 	size_t n_loaded;
 };
@@ -44,6 +49,24 @@ void agent_modlist_free(struct agent_modlist *ml);
  * number of modules loaded, or the first error (after trying the rest) with
  * the module named in e. A group absent from the list loads nothing. */
 int agent_modlist_load_group(struct agent_modlist *ml, const char *group, struct lc_err *e);
-bool agent_modlist_group_loaded(const struct agent_modlist *ml, const char *group);
+bool agent_modlist_group_loaded(struct agent_modlist *ml, const char *group);
+
+/* One group loaded on a thread of its own, so that the agent goes on (and
+ * the CPU has work) while a driver's probe waits on its device: virtio_blk
+ * reads each disk's partition table synchronously inside finit_module. */
+struct agent_modload {
+	pthread_t thread;
+	bool running;
+	struct agent_modlist *ml;
+	const char *group;
+	int result;         /* agent_modlist_load_group's */
+	struct lc_err err;
+};
+/* Starts loading the group; ml must outlive the job. Returns 0 or -errno
+ * (then nothing runs). */
+int agent_modload_start(struct agent_modload *job, struct agent_modlist *ml, const char *group);
+/* Waits for the job, if one runs (otherwise returns 0 at once), and returns
+ * its result, with its error in e. */
+int agent_modload_join(struct agent_modload *job, struct lc_err *e);
 
 #endif

@@ -79,22 +79,6 @@ static void h_create(struct ttrpc_call *call, const ProtobufCMessage *req, void 
 	ttrpc_reply(call, &resp.base);
 }
 
-/* Connects each wanted stream to its host port; port 0 -> /dev/null. */
-static int open_stdio(const unsigned ports[3], int fds[3], struct lc_err *e)
-{
-	for (int i = 0; i < 3; i++) {
-		int r = ports[i] ? agent_vsock_connect(ports[i], &fds[i]) : 0;
-		if (!ports[i] && (fds[i] = open("/dev/null", i ? O_WRONLY | O_CLOEXEC : O_RDONLY | O_CLOEXEC)) < 0)
-			r = -errno;
-		if (r < 0) {
-			for (int j = 0; j < i; j++)
-				close(fds[j]);
-			return lc_err_set(e, -r, "stdio stream %d: connect to host port %u", i, ports[i]);
-		}
-	}
-	return 0;
-}
-
 static void h_start(struct ttrpc_call *call, const ProtobufCMessage *req, void *opaque)
 {
 	struct agent *a = opaque;
@@ -108,7 +92,7 @@ static void h_start(struct ttrpc_call *call, const ProtobufCMessage *req, void *
 	}
 	struct lc_err e = { { 0 } };
 	int fds[3];
-	int ret = open_stdio(c->stdio_ports, fds, &e);
+	int ret = agent_container_take_stdio(c, fds, &e);
 	if (ret == 0) {
 		ret = agent_container_start(a, c, fds, &e);
 		/* The container holds its own copies now (or never will). */

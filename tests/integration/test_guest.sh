@@ -124,8 +124,8 @@ else
 	done <"$list"
 	[ -z "$bad" ] && pass initramfs_modules_ordered || fail initramfs_modules_ordered "$bad"
 	missing=
-	for want in "boot virtio_mmio" "boot virtio_blk" "boot vmw_vsock_virtio_transport" \
-		"boot overlay" "boot squashfs" "9p 9p" "9p 9pnet_fd"; do
+	for want in "boot virtio_mmio" "storage virtio_blk" "vsock vmw_vsock_virtio_transport" \
+		"storage overlay" "storage squashfs" "9p 9p" "9p 9pnet_fd"; do
 		grep -qx "$want" "$tmp/loaded" || missing="$missing ($want)"
 	done
 	[ -z "$missing" ] && pass initramfs_modules_groups || fail initramfs_modules_groups "missing:$missing"
@@ -178,7 +178,7 @@ else
 		-kernel "$gdir/vmlinux" -initrd "$tmp/test.cpio" \
 		-drive "file=$img/rootfs.squashfs,if=none,format=raw,id=d0,readonly=on" \
 		-device virtio-blk-device,drive=d0 -no-reboot \
-		-append "console=ttyS0 quiet panic=-1 tsc=reliable no_timer_check noreplace-smp rcupdate.rcu_expedited=1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd cryptomgr.notests 8250.nr_uarts=1 tsc_early_khz=$khz lcvm_groups=boot,9p lcvm_mount=squashfs" \
+		-append "console=ttyS0 quiet panic=-1 tsc=reliable no_timer_check noreplace-smp rcupdate.rcu_expedited=1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd cryptomgr.notests 8250.nr_uarts=1 tsc_early_khz=$khz lcvm_groups=boot,vsock,storage,9p lcvm_mount=squashfs" \
 		>/dev/null 2>&1
 	n=$(wc -l <"$list")
 	if grep -q "lcvm-test: loaded $n modules, 0 failed" "$tmp/console" &&

@@ -87,11 +87,33 @@ static void t_load_missing_group_and_file(void)
 	T_CHECK_EQ_INT(agent_modlist_load_file(&ml, "/nonexistent/lcvm.modules", &e), -ENOENT);
 }
 
+/* A group loaded on its own thread reports like a synchronous load, once,
+ * and joining when nothing runs is a no-op. */
+static void t_load_in_background(void)
+{
+	const char *text = "boot /nonexistent/a.ko\nstorage /nonexistent/b.ko\n";
+	struct agent_modlist ml;
+	struct lc_err e = { { 0 } };
+	if (!T_CHECK_EQ_INT(agent_modlist_parse(&ml, text, strlen(text), &e), 0))
+		return;
+	struct agent_modload job = { 0 };
+	T_CHECK_EQ_INT(agent_modload_join(&job, &e), 0);
+	if (!T_CHECK_EQ_INT(agent_modload_start(&job, &ml, "storage"), 0))
+		return;
+	T_CHECK_EQ_INT(agent_modload_join(&job, &e), -ENOENT);
+	T_CHECK(strstr(e.msg, "/nonexistent/b.ko") != NULL);
+	T_CHECK(agent_modlist_group_loaded(&ml, "storage"));
+	T_CHECK(!agent_modlist_group_loaded(&ml, "boot"));
+	T_CHECK_EQ_INT(agent_modload_join(&job, &e), 0);
+	agent_modlist_free(&ml);
+}
+
 int main(void)
 {
 	T_RUN(t_parse_groups_in_order);
 	T_RUN(t_malformed_lines);
 	T_RUN(t_limits);
 	T_RUN(t_load_missing_group_and_file);
+	T_RUN(t_load_in_background);
 	return t_done();
 }
