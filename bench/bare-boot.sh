@@ -4,13 +4,13 @@
 # the QEMU command line the monitor uses, N times, and prints each wall time
 # and the median. A boot that has not ended after TIMEOUT seconds is killed
 # and counted as a hang, never retried silently.
-# usage: bench/bare-boot.sh [-n RUNS] [-t TIMEOUT] [-i INITRD] [-a EXTRA_APPEND] [GUEST_DIR]
+# usage: bench/bare-boot.sh [-n RUNS] [-t TIMEOUT] [-i INITRD] [-a EXTRA_APPEND] [-c CPUS] [GUEST_DIR]
 # Output: "run N: S.SSS s" lines, then "bare-boot median: S.SSS s (N runs, H hangs)".
 set -eu
-runs=5 limit=20 initrd= extra=
-while getopts n:t:i:a: o; do
+runs=5 limit=20 initrd= extra= cpus=1
+while getopts n:t:i:a:c: o; do
 	case $o in
-	n) runs=$OPTARG ;; t) limit=$OPTARG ;; i) initrd=$OPTARG ;; a) extra=" $OPTARG" ;;
+	n) runs=$OPTARG ;; t) limit=$OPTARG ;; i) initrd=$OPTARG ;; a) extra=" $OPTARG" ;; c) cpus=$OPTARG ;;
 	*) exit 2 ;;
 	esac
 done
@@ -30,7 +30,7 @@ i=1
 while [ "$i" -le "$runs" ]; do
 	t0=$(date +%s%N)
 	rc=0
-	timeout -s KILL "$limit" qemu-system-x86_64 -machine microvm,accel=tcg -cpu max,-erms,-fsrm -smp 1 -m 512M \
+	timeout -s KILL "$limit" qemu-system-x86_64 -machine microvm,accel=tcg -cpu max,-erms,-fsrm -smp "$cpus" -m 512M \
 		-nodefaults -no-user-config -display none -serial "file:$log" \
 		-kernel "$gdir/vmlinux" -initrd "$initrd" -append "$append" -no-reboot || rc=$?
 	t1=$(date +%s%N)
