@@ -144,21 +144,23 @@ static int copy_file(const char *from, const char *to)
 	return 0;
 }
 
-static int protect_crun(struct lc_err *e)
+int agent_protect_binary(const char *path, const char *ramfs_dir, struct lc_err *e)
 {
-	const char *copy = CRUN_RAMFS "/crun";
+	char copy[256];
+	if ((size_t)snprintf(copy, sizeof(copy), "%s/%s", ramfs_dir, "bin") >= sizeof(copy))
+		return lc_err_setx(e, ENAMETOOLONG, "%s: path too long", ramfs_dir);
 	int r;
-	if (mkdir(CRUN_RAMFS, 0700) < 0 && errno != EEXIST)
-		return lc_err_set(e, errno, "mkdir " CRUN_RAMFS);
-	if (mount("ramfs", CRUN_RAMFS, "ramfs", MS_NOSUID | MS_NODEV, "mode=0700") < 0)
-		return lc_err_set(e, errno, "mount ramfs on " CRUN_RAMFS);
-	if ((r = copy_file(AGENT_CRUN_PATH, copy)) < 0)
-		return lc_err_set(e, -r, "copy %s to %s", AGENT_CRUN_PATH, copy);
-	if (mount(NULL, CRUN_RAMFS, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
-		return lc_err_set(e, errno, "remount " CRUN_RAMFS " read-only");
-	if (mount(copy, AGENT_CRUN_PATH, NULL, MS_BIND, NULL) < 0 ||
-	    mount(NULL, AGENT_CRUN_PATH, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
-		return lc_err_set(e, errno, "read-only bind of %s on %s", copy, AGENT_CRUN_PATH);
+	if (mkdir(ramfs_dir, 0700) < 0 && errno != EEXIST)
+		return lc_err_set(e, errno, "mkdir %s", ramfs_dir);
+	if (mount("ramfs", ramfs_dir, "ramfs", MS_NOSUID | MS_NODEV, "mode=0700") < 0)
+		return lc_err_set(e, errno, "mount ramfs on %s", ramfs_dir);
+	if ((r = copy_file(path, copy)) < 0)
+		return lc_err_set(e, -r, "copy %s to %s", path, copy);
+	if (mount(NULL, ramfs_dir, NULL, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) < 0)
+		return lc_err_set(e, errno, "remount %s read-only", ramfs_dir);
+	if (mount(copy, path, NULL, MS_BIND, NULL) < 0 ||
+	    mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
+		return lc_err_set(e, errno, "read-only bind of %s on %s", copy, path);
 	return 0;
 }
 
@@ -175,7 +177,7 @@ int agent_init_system(struct lc_err *e)
 	loopback_up();
 	/* Not fatal: without the copy crun still runs, copying itself. */
 	struct lc_err pe;
-	if (protect_crun(&pe) < 0)
+	if (agent_protect_binary(AGENT_CRUN_PATH, CRUN_RAMFS, &pe) < 0)
 		agent_log("%s (crun will copy itself)", pe.msg);
 	return 0;
 }

@@ -16,6 +16,13 @@
  * brings up lo. A failure here is fatal for the guest (message in e). */
 int agent_init_system(struct lc_err *e);
 
+/* Replaces the binary at `path` by a copy on a read-only ramfs mounted at
+ * `ramfs_dir` (bound over `path`, read-only), so that crun's CVE-2019-5736
+ * check accepts it as is instead of re-executing from a sealed copy
+ * (init.c says why tmpfs fails that check). agent_init_system() does it
+ * for AGENT_CRUN_PATH; exposed for tests. Returns 0 or -errno (e filled). */
+int agent_protect_binary(const char *path, const char *ramfs_dir, struct lc_err *e);
+
 /* True when the whitespace-separated kernel command line holds the exact
  * token `flag` (e.g. "lcvm.selftest=1"). Pure. */
 bool agent_cmdline_has(const char *cmdline, const char *flag);
