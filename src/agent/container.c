@@ -368,12 +368,6 @@ int agent_container_create(struct agent *a, const Lcvm__Agent__V1__CreateContain
 	int ret = agent_validate_create(r, e);
 	if (ret < 0)
 		return ret;
-	struct lc_err me = { { 0 } };
-	int nmods = agent_modload_join(&a->storage_mods, &me);
-	if (nmods < 0)
-		agent_log("%s", me.msg); /* the mounts below say whether it mattered */
-	else if (nmods > 0)
-		agent_log("loaded %d storage modules", nmods);
 	if (agent_container_find(a, r->id))
 		return lc_err_setx(e, EEXIST, "container %s already exists", r->id);
 	size_t n = 0;
@@ -395,7 +389,13 @@ int agent_container_create(struct agent *a, const Lcvm__Agent__V1__CreateContain
 	c->stdio_ports[1] = r->process->stdout_port;
 	c->stdio_ports[2] = r->process->stderr_port;
 	c->stdio_fds[0] = c->stdio_fds[1] = c->stdio_fds[2] = -1;
-	stdio_begin(c);
+	stdio_begin(c); /* first: their round trips overlap what follows */
+	struct lc_err me = { { 0 } };
+	int nmods = agent_modload_join(&a->storage_mods, &me);
+	if (nmods < 0)
+		agent_log("%s", me.msg); /* the mounts below say whether it mattered */
+	else if (nmods > 0)
+		agent_log("loaded %d storage modules", nmods);
 	if (mkdir(a->run_dir, 0700) < 0 && errno != EEXIST)
 		ret = lc_err_set(e, errno, "mkdir %s", a->run_dir);
 	else if (mkdir(c->dir, 0700) < 0)
