@@ -120,33 +120,72 @@ static int mount_disk(struct agent *a, struct agent_container *c, const Lcvm__Ag
 
 /* swapon(2) of an 8 GiB area costs ~30 ms emulated (the kernel allocates and
  * clears its page map), and nothing needs swap while a container starts: it
- * runs on a thread at SCHED_IDLE, which only gets the CPU the container's
- * start leaves idle. A failure is logged; the container then has RAM only. */
+ * runs on a thread at SCHED_IDLE, which only gets the CPU the start leaves
+ * idle. Once the container runs, a thread still waiting is raised to normal
+ * priority (swapon_hurry), so that a container keeping the CPU busy cannot
+ * starve it while filling its rootfs. A failure is logged; the container
+ * then has RAM only. */
+struct agent_swapon {
+	pthread_t thread;
+	pthread_mutex_t lock;
+	pid_t tid;  /* under lock: the thread's, while it runs */
+	bool done;  /* under lock */
+	char dev[64];
+};
+
 static void *swapon_main(void *arg)
 {
-	char *dev = arg;
+	struct agent_swapon *s = arg;
 	struct sched_param sp = { 0 };
+	pthread_mutex_lock(&s->lock);
+	s->tid = gettid();
 	pthread_setschedparam(pthread_self(), SCHED_IDLE, &sp);
-	if (swapon(dev, 0) < 0 && errno != EBUSY)
-		agent_log("swapon %s: %s (the container has no swap)", dev, strerror(errno));
-	free(dev);
+	pthread_mutex_unlock(&s->lock);
+	if (swapon(s->dev, 0) < 0 && errno != EBUSY)
+		agent_log("swapon %s: %s (the container has no swap)", s->dev, strerror(errno));
+	pthread_mutex_lock(&s->lock);
+	s->done = true;
+	pthread_mutex_unlock(&s->lock);
 	return NULL;
 }
 
-static int swapon_in_background(const char *dev)
+static int swapon_start(struct agent_container *c, const char *dev)
 {
-	char *copy = strdup(dev);
-	if (!copy)
+	struct agent_swapon *s = calloc(1, sizeof(*s));
+	if (!s)
 		return -ENOMEM;
-	pthread_attr_t at;
-	pthread_t t;
-	pthread_attr_init(&at);
-	pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
-	int r = pthread_create(&t, &at, swapon_main, copy);
-	pthread_attr_destroy(&at);
-	if (r != 0)
-		free(copy);
-	return -r;
+	snprintf(s->dev, sizeof(s->dev), "%s", dev);
+	pthread_mutex_init(&s->lock, NULL);
+	int r = pthread_create(&s->thread, NULL, swapon_main, s);
+	if (r != 0) {
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+		return -r;
+	}
+	c->swapon = s;
+	return 0;
+}
+
+static void swapon_hurry(struct agent_swapon *s)
+{
+	if (!s)
+		return;
+	struct sched_param sp = { 0 };
+	pthread_mutex_lock(&s->lock); /* held: the thread cannot end meanwhile */
+	if (!s->done && s->tid > 0)
+		sched_setscheduler(s->tid, SCHED_OTHER, &sp);
+	pthread_mutex_unlock(&s->lock);
+}
+
+/* Waits for the thread (raised first, so that waiting cannot starve it). */
+static void swapon_free(struct agent_swapon *s)
+{
+	if (!s)
+		return;
+	swapon_hurry(s);
+	pthread_join(s->thread, NULL);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
 }
 
 /* A swap scratch disk: swapon(2) it (swap is built into the kernel; a disk
@@ -162,7 +201,7 @@ static int swap_upper(struct agent_container *c, const Lcvm__Agent__V1__Layer *l
 		return lc_err_set(e, -r, "no disk with serial %s", l->serial);
 	char dev[64], path[128];
 	snprintf(dev, sizeof(dev), "/dev/%s", name);
-	int r2 = swapon_in_background(dev);
+	int r2 = swapon_start(c, dev);
 	if (r2 < 0)
 		return lc_err_set(e, -r2, "swapon %s", dev);
 	unsigned long long sectors = 0;
@@ -323,6 +362,7 @@ static int write_bundle(struct agent_container *c, const Lcvm__Agent__V1__Create
 
 static void container_free(struct agent_container *c)
 {
+	swapon_free(c->swapon);
 	unmount_all(c);
 	for (int i = 0; i < 3; i++)
 		if (c->stdio_fds[i] >= 0)
@@ -533,6 +573,7 @@ static void on_crun_exit(struct agent *a, struct agent_container *c, int ws)
 		return;
 	}
 	c->pid = pid;
+	swapon_hurry(c->swapon);
 	c->state = c->init_exited ? AGENT_C_STOPPED : AGENT_C_RUNNING;
 	emit(a, c, AGENT_EV_STARTED);
 	if (c->init_exited)

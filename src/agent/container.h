@@ -42,6 +42,8 @@ enum agent_cstate {
 
 struct ttrpc_call;
 
+struct agent_swapon;
+
 struct agent_container {
 	struct agent_container *next;
 	char id[AGENT_ID_MAX + 1];
@@ -60,6 +62,7 @@ struct agent_container {
 	char start_msg[256]; /* crun's last log line on failure */
 	char **mounts;       /* mounted paths, unmounted in reverse */
 	size_t n_mounts;
+	struct agent_swapon *swapon; /* the scratch area's swapon thread, or NULL */
 	/* Service state (owned by service.c, stored here to follow the
 	 * container's lifetime). */
 	struct ttrpc_call *start_call;
