@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "util/cleanup.h"
+#include "util/readfile.h"
 
 /* A field of a line: not NUL-terminated. */
 struct field {
@@ -248,30 +249,13 @@ static int read_in_root(int rootfd, const char *path, char **text, size_t *len, 
 		return 0;
 	if (fd < 0)
 		return lc_err_set(e, errno, "open /%s in the container", path);
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return lc_err_set(e, errno, "stat /%s in the container", path);
-	if (!S_ISREG(st.st_mode))
+	int r = lc_read_small_file(fd, AGENT_USER_FILE_MAX, text, len);
+	if (r == -EINVAL)
 		return lc_err_setx(e, EINVAL, "/%s in the container is not a regular file", path);
-	if (st.st_size > (off_t)AGENT_USER_FILE_MAX)
+	if (r == -EFBIG)
 		return lc_err_setx(e, E2BIG, "/%s in the container is larger than %u bytes", path, AGENT_USER_FILE_MAX);
-	cleanup_free char *buf = malloc((size_t)st.st_size + 1);
-	if (!buf)
-		return lc_err_setx(e, ENOMEM, "out of memory");
-	size_t off = 0;
-	/* Bounded by the size seen: a file growing meanwhile is cut there. */
-	while (off < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + off, (size_t)st.st_size - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return lc_err_set(e, errno, "read /%s in the container", path);
-		if (n == 0)
-			break;
-		off += (size_t)n;
-	}
-	*text = take_ptr(&buf);
-	*len = off;
+	if (r < 0)
+		return lc_err_set(e, -r, "read /%s in the container", path);
 	return 0;
 }
 

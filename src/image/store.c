@@ -15,6 +15,7 @@
 #include "image/oci.h"
 #include "image/ref.h"
 #include "util/cleanup.h"
+#include "util/readfile.h"
 #include "util/paths.h"
 
 #define ANN_NAME "org.opencontainers.image.ref.name"
@@ -137,24 +138,13 @@ static int read_verified(const char *path, const char *digest, size_t max, char 
 	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return lc_err_set(e, errno, "blob %.19s", digest);
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return lc_err_set(e, errno, "blob %.19s", digest);
-	if ((uint64_t)st.st_size > max)
-		return lc_err_setx(e, EFBIG, "blob %.19s is too large", digest);
-	cleanup_free char *b = malloc((size_t)st.st_size + 1);
-	if (!b)
-		return -ENOMEM;
+	cleanup_free char *b = NULL;
 	size_t got = 0;
-	while (got < (size_t)st.st_size) {
-		ssize_t r = read(fd, b + got, (size_t)st.st_size - got);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return lc_err_set(e, r < 0 ? errno : EIO, "reading blob %.19s", digest);
-		got += (size_t)r;
-	}
-	b[got] = 0;
+	int r = lc_read_small_file(fd, max, &b, &got);
+	if (r == -EFBIG)
+		return lc_err_setx(e, EFBIG, "blob %.19s is too large", digest);
+	if (r < 0)
+		return lc_err_set(e, -r, "reading blob %.19s", digest);
 	char d[IMG_DIGEST_LEN + 1];
 	int ret = img_sha_buf(b, got, d);
 	if (ret < 0)

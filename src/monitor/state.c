@@ -12,6 +12,7 @@
 
 #include "monitor/scratch.h"
 #include "util/cleanup.h"
+#include "util/readfile.h"
 #include "util/paths.h"
 
 #define STATE_MAX_SPEC (16u << 20)
@@ -53,28 +54,11 @@ int mon_state_read_file(const char *dir, const char *name, size_t max, char **ou
 	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (fd < 0)
 		return lc_err_set(e, errno, "opening %s", path);
-	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return lc_err_set(e, errno, "%s", path);
-	if (!S_ISREG(st.st_mode) || (size_t)st.st_size > max)
+	int r = lc_read_small_file(fd, max, out, len);
+	if (r == -EINVAL || r == -EFBIG)
 		return lc_err_setx(e, EFBIG, "%s: not a regular file or larger than %zu bytes", path, max);
-	cleanup_free char *buf = malloc((size_t)st.st_size + 1);
-	if (!buf)
-		return lc_err_set(e, ENOMEM, "%s", path);
-	size_t got = 0;
-	while (got < (size_t)st.st_size) {
-		ssize_t n = read(fd, buf + got, (size_t)st.st_size - got);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return lc_err_set(e, errno, "reading %s", path);
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	buf[got] = '\0';
-	*len = got;
-	*out = take_ptr(&buf);
+	if (r < 0)
+		return lc_err_set(e, -r, "reading %s", path);
 	return 0;
 }
 

@@ -53,20 +53,25 @@ static void fixture_init(struct fixture *f)
 	f->req.layers = f->layers;
 }
 
+/* config.json for in, parsed; NULL (with a failed check) if either step fails. */
+static json_t *gen_input(const struct agent_oci_input *in)
+{
+	char *out = NULL;
+	struct lc_err e = { { 0 } };
+	if (!T_CHECK_EQ_INT(agent_oci_config(in, &out, &e), 0))
+		return NULL;
+	json_t *j = json_loads(out, 0, NULL);
+	T_CHECK(j != NULL);
+	free(out);
+	return j;
+}
+
 static json_t *gen(const struct fixture *f, const struct agent_oci_bind *binds, size_t n)
 {
 	struct agent_oci_input in = {
 		.req = &f->req, .rootfs = "rootfs", .cgroups_path = "/lcvm/c1", .binds = binds, .n_binds = n,
 	};
-	char *out = NULL;
-	struct lc_err e = { { 0 } };
-	if (!T_CHECK_EQ_INT(agent_oci_config(&in, &out, &e), 0))
-		return NULL;
-	json_error_t je;
-	json_t *j = json_loads(out, 0, &je);
-	T_CHECK(j != NULL);
-	free(out);
-	return j;
+	return gen_input(&in);
 }
 
 static const char *sget(json_t *j, const char *path)
@@ -218,13 +223,8 @@ static void t_init_shim(void)
 	fixture_init(&f);
 	struct agent_oci_input in = { .req = &f.req, .rootfs = "rootfs", .cgroups_path = "/lcvm/c1",
 				      .init_source = "/init", .init_target = "/dev/.lcvm-init" };
-	char *out = NULL;
-	struct lc_err e = { { 0 } };
-	if (!T_CHECK_EQ_INT(agent_oci_config(&in, &out, &e), 0))
-		return;
-	json_t *j = json_loads(out, 0, NULL);
-	free(out);
-	if (!T_CHECK(j != NULL))
+	json_t *j = gen_input(&in);
+	if (!j)
 		return;
 	json_t *args = json_object_get(json_object_get(j, "process"), "args");
 	T_CHECK_EQ_INT(json_array_size(args), 5);
@@ -256,12 +256,9 @@ static void t_resolved_user(void)
 	fixture_init(&f);
 	struct agent_user u = { .uid = 33, .gid = 44, .gids = { 100, 10, 7 }, .n_gids = 3 };
 	struct agent_oci_input in = { .req = &f.req, .rootfs = "rootfs", .cgroups_path = "/lcvm/c1", .user = &u };
-	char *out = NULL;
-	struct lc_err e = { { 0 } };
-	if (!T_CHECK_EQ_INT(agent_oci_config(&in, &out, &e), 0))
+	json_t *j = gen_input(&in);
+	if (!j)
 		return;
-	json_t *j = json_loads(out, 0, NULL);
-	free(out);
 	json_t *ju = json_object_get(json_object_get(j, "process"), "user");
 	T_CHECK_EQ_INT(json_integer_value(json_object_get(ju, "uid")), 33);
 	T_CHECK_EQ_INT(json_integer_value(json_object_get(ju, "gid")), 44);
