@@ -147,7 +147,7 @@ static int copy_file(const char *from, const char *to)
 int agent_protect_binary(const char *path, const char *ramfs_dir, struct lc_err *e)
 {
 	char copy[256];
-	if ((size_t)snprintf(copy, sizeof(copy), "%s/%s", ramfs_dir, "bin") >= sizeof(copy))
+	if ((size_t)snprintf(copy, sizeof(copy), "%s/bin", ramfs_dir) >= sizeof(copy))
 		return lc_err_setx(e, ENAMETOOLONG, "%s: path too long", ramfs_dir);
 	int r;
 	if (mkdir(ramfs_dir, 0700) < 0 && errno != EEXIST)

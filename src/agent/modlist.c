@@ -11,12 +11,19 @@
 #include "util/cleanup.h"
 #include "util/err.h"
 
+/* An empty list, usable (and lockable) as it is. */
+static void modlist_reset(struct agent_modlist *ml)
+{
+	memset(ml, 0, sizeof(*ml));
+	pthread_mutex_init(&ml->lock, NULL);
+}
+
 void agent_modlist_free(struct agent_modlist *ml)
 {
 	free(ml->text);
 	free(ml->mods);
-	memset(ml, 0, sizeof(*ml));
-	pthread_mutex_init(&ml->lock, NULL);
+	pthread_mutex_destroy(&ml->lock);
+	modlist_reset(ml);
 }
 
 static bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r'; }
@@ -57,8 +64,7 @@ static int parse_line(char *line, struct agent_module *m)
 
 int agent_modlist_parse(struct agent_modlist *ml, const char *text, size_t len, struct lc_err *e)
 {
-	memset(ml, 0, sizeof(*ml));
-	pthread_mutex_init(&ml->lock, NULL);
+	modlist_reset(ml);
 	if (len > AGENT_MODLIST_MAX_BYTES)
 		return lc_err_setx(e, E2BIG, "module list larger than %u bytes", AGENT_MODLIST_MAX_BYTES);
 	if (memchr(text, '\0', len))
@@ -105,8 +111,7 @@ int agent_modlist_parse(struct agent_modlist *ml, const char *text, size_t len, 
 
 int agent_modlist_load_file(struct agent_modlist *ml, const char *path, struct lc_err *e)
 {
-	memset(ml, 0, sizeof(*ml));
-	pthread_mutex_init(&ml->lock, NULL);
+	modlist_reset(ml);
 	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return lc_err_set(e, errno, "%s", path);
