@@ -4,6 +4,7 @@
 #define LCVM_AGENT_AGENT_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "agent/modlist.h"
 
@@ -23,6 +24,9 @@ struct agent {
 	/* The "storage" group, loading while the agent starts serving; joined
 	 * before the first container is built (agent_container_create). */
 	struct agent_modload storage_mods;
+	/* crun's warm-up run (warm.h), 0 when none is running. */
+	pid_t warm_pid;
+	double warm_started; /* agent_uptime() */
 	struct ttrpc_server *srv;
 	int sigfd;     /* signalfd for SIGCHLD */
 	int listen_fd; /* vsock LCVM_PORT_AGENT, or -1 */

@@ -21,6 +21,7 @@
 #include "agent/log.h"
 #include "agent/oci_config.h"
 #include "agent/shim.h"
+#include "agent/warm.h"
 #include "agent/vsock.h"
 #include "agent/wstatus.h"
 #include "util/cleanup.h"
@@ -466,17 +467,8 @@ int agent_container_create(struct agent *a, const Lcvm__Agent__V1__CreateContain
 
 /* --- start and reap -------------------------------------------------------*/
 
-int agent_container_start(struct agent *a, struct agent_container *c, const int stdio[3], struct lc_err *e)
+int agent_crun_spawn(char *const argv[], const int stdio[3], pid_t *pid)
 {
-	if (c->state != AGENT_C_CREATED)
-		return lc_err_setx(e, EBUSY, "container %s was already started", c->id);
-	char log[96], pidf[96], logopt[112];
-	snprintf(log, sizeof(log), "%s/crun.log", c->dir);
-	snprintf(pidf, sizeof(pidf), "%s/pid", c->dir);
-	snprintf(logopt, sizeof(logopt), "--log=file:%s", log);
-	/* crun's own errors go to its log (read back on failure), never into
-	 * the container's stderr stream. */
-	char *argv[] = { "crun", logopt, "run", "--detach", "--bundle", c->dir, "--pid-file", pidf, c->id, NULL };
 	/* The binary is a read-only bind (init.c): crun need not copy itself. */
 	char *envp[] = { "PATH=/usr/sbin:/usr/bin:/sbin:/bin", "_LIBCONTAINER_CLONED_BINARY=1", NULL };
 	posix_spawn_file_actions_t fa;
@@ -494,12 +486,27 @@ int agent_container_start(struct agent *a, struct agent_container *c, const int 
 	posix_spawnattr_setsigmask(&at, &none);
 	posix_spawnattr_setsigdefault(&at, &def);
 	posix_spawnattr_setflags(&at, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSID);
-	pid_t pid;
-	int r = posix_spawn(&pid, AGENT_CRUN_PATH, &fa, &at, argv, envp);
+	int r = posix_spawn(pid, AGENT_CRUN_PATH, &fa, &at, argv, envp);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&at);
-	if (r != 0)
-		return lc_err_set(e, r, "spawn %s", AGENT_CRUN_PATH);
+	return -r;
+}
+
+int agent_container_start(struct agent *a, struct agent_container *c, const int stdio[3], struct lc_err *e)
+{
+	if (c->state != AGENT_C_CREATED)
+		return lc_err_setx(e, EBUSY, "container %s was already started", c->id);
+	char log[96], pidf[96], logopt[112];
+	snprintf(log, sizeof(log), "%s/crun.log", c->dir);
+	snprintf(pidf, sizeof(pidf), "%s/pid", c->dir);
+	snprintf(logopt, sizeof(logopt), "--log=file:%s", log);
+	/* crun's own errors go to its log (read back on failure), never into
+	 * the container's stderr stream. */
+	char *argv[] = { "crun", logopt, "run", "--detach", "--bundle", c->dir, "--pid-file", pidf, c->id, NULL };
+	pid_t pid;
+	int r = agent_crun_spawn(argv, stdio, &pid);
+	if (r < 0)
+		return lc_err_set(e, -r, "spawn %s", AGENT_CRUN_PATH);
 	c->crun_pid = pid;
 	c->state = AGENT_C_STARTING;
 	(void)a;
@@ -614,6 +621,13 @@ void agent_reap(struct agent *a)
 		pid_t pid = waitpid(-1, &ws, WNOHANG);
 		if (pid <= 0)
 			return;
+		if (a->warm_pid > 0 && pid == a->warm_pid) {
+			a->warm_pid = 0;
+			agent_warm_finish(AGENT_WARM_DIR);
+			agent_log("crun warmed up in %.3f s (status %d)", agent_uptime() - a->warm_started,
+				  agent_exit_status(ws));
+			continue;
+		}
 		struct agent_container *c;
 		for (c = a->containers; c; c = c->next)
 			if (c->crun_pid == pid)

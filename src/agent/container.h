@@ -89,12 +89,18 @@ int agent_container_take_stdio(struct agent_container *c, int fds[3], struct lc_
 int agent_container_start(struct agent *a, struct agent_container *c, const int stdio[3],
 			  struct lc_err *e);
 
+/* Spawns crun (AGENT_CRUN_PATH) with argv in a new session, stdio[0..2] as
+ * its stdin/out/err, SIGCHLD and SIGPIPE back to their defaults. The child
+ * inherits the caller's personality (warm.h). Returns 0 or -errno. */
+int agent_crun_spawn(char *const argv[], const int stdio[3], pid_t *pid);
+
 /* Sends sig (1..NSIG-1) to the container's init (the shim, which forwards
  * it to the command). -EINVAL for a bad signal, -EBUSY when the container
  * is not running, else -errno of kill(2). */
 int agent_container_signal(struct agent_container *c, int sig, struct lc_err *e);
 
-/* Reaps every exited child (call on SIGCHLD) and raises events. */
+/* Reaps every exited child (call on SIGCHLD) and raises events; the
+ * warm-up's crun (a->warm_pid) is finished off here too. */
 void agent_reap(struct agent *a);
 
 /* Kills every process, unmounts every container's filesystems. */

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/personality.h>
 #include <sys/signalfd.h>
 #include <sys/utsname.h>
 #include <unistd.h>
@@ -17,6 +18,7 @@
 #include "agent/service.h"
 #include "agent/shim.h"
 #include "agent/vsock.h"
+#include "agent/warm.h"
 #include "util/cleanup.h"
 #include "util/evloop.h"
 #include "util/vsock_ports.h"
@@ -54,6 +56,24 @@ static void load_modules(struct agent *a)
 		agent_log("%s", e.msg);
 	else
 		agent_log("loaded %d boot and vsock modules", (n > 0 ? n : 0) + nv);
+}
+
+/* warm.h: crun on a throwaway container on the second vCPU, while this one
+ * loads modules. Every crun the agent spawns from now on runs without
+ * address randomization so that it meets its own translations again. */
+static void start_warm_up(struct agent *a)
+{
+	if (personality(ADDR_NO_RANDOMIZE) < 0) {
+		agent_log("personality: %s (no crun warm-up)", strerror(errno));
+		return;
+	}
+	struct lc_err e = { { 0 } };
+	a->warm_started = agent_uptime();
+	if (agent_warm_start(AGENT_WARM_DIR, &a->warm_pid, &e) < 0) {
+		agent_log("crun warm-up: %s", e.msg);
+		a->warm_pid = 0;
+		agent_warm_finish(AGENT_WARM_DIR);
+	}
 }
 
 /* Tells the monitor it may dial LCVM_PORT_AGENT now. */
@@ -121,11 +141,13 @@ int main(int argc, char *argv[])
 	int r = setup_signals(&a);
 	if (r < 0)
 		agent_fatal("cannot set up SIGCHLD handling");
+	char cmdline[AGENT_CMDLINE_MAX];
+	bool have_cmdline = agent_read_cmdline(cmdline, sizeof(cmdline)) == 0;
+	if (have_cmdline && agent_warm_wanted(cmdline, sysconf(_SC_NPROCESSORS_ONLN)))
+		start_warm_up(&a);
 	load_modules(&a);
 
-	char cmdline[AGENT_CMDLINE_MAX];
-	a.selftest = agent_read_cmdline(cmdline, sizeof(cmdline)) == 0 &&
-		     agent_cmdline_has(cmdline, AGENT_SELFTEST_FLAG);
+	a.selftest = have_cmdline && agent_cmdline_has(cmdline, AGENT_SELFTEST_FLAG);
 	if (a.selftest) {
 		agent_selftest_begin(&a);
 	} else {

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -60,6 +61,11 @@ static void forwardable_set(sigset_t *set)
 static void child_exec(char *const cmd[], const sigset_t *old)
 {
 	sigprocmask(SIG_SETMASK, old, NULL);
+	/* The agent may run crun without address randomization (warm.h); the
+	 * container's command gets it back. */
+	int pers = personality(0xffffffff);
+	if (pers != -1 && (pers & ADDR_NO_RANDOMIZE))
+		(void)personality((unsigned long)pers & ~(unsigned long)ADDR_NO_RANDOMIZE);
 	execvp(cmd[0], cmd);
 	int err = errno;
 	char line[300];

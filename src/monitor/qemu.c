@@ -196,7 +196,9 @@ int qemu_build_argv(const struct qemu_cfg *c, char ***argv, struct lc_err *e)
 	add(&b, "none");
 	add(&b, "-no-reboot");
 	add(&b, "-chardev");
-	add(&b, "file,id=con,path=%s", c->console_log);
+	/* append=on: with --debug the console is /dev/stderr, which QEMU would
+	 * otherwise truncate, losing what the monitor wrote there first. */
+	add(&b, "file,id=con,path=%s,append=on", c->console_log);
 	add(&b, "-serial");
 	add(&b, "chardev:con");
 	add(&b, "-kernel");
@@ -207,7 +209,9 @@ int qemu_build_argv(const struct qemu_cfg *c, char ***argv, struct lc_err *e)
 	if (c->tsc_khz)
 		snprintf(tsc, sizeof(tsc), " tsc_early_khz=%lu", c->tsc_khz);
 	add(&b, "-append");
-	add(&b, "%s%s%s%s", base_append, tsc, c->extra_append ? " " : "", c->extra_append ? c->extra_append : "");
+	/* Tells the agent its code is translated, not run natively (agent/warm.h). */
+	const char *tcg = c->accel == MON_ACCEL_KVM ? "" : " lcvm.tcg=1";
+	add(&b, "%s%s%s%s%s", base_append, tsc, tcg, c->extra_append ? " " : "", c->extra_append ? c->extra_append : "");
 	add(&b, "-chardev");
 	add(&b, "socket,id=vsock,fd=%d", c->vhost_user_fd);
 	add(&b, "-device");

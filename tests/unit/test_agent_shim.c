@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -145,6 +146,32 @@ static void t_statuses(void)
 	unlink(path);
 }
 
+/* The agent may start crun, and so the shim, without address randomization
+ * (warm.h): the container's command gets it back. The shim runs in a child
+ * whose personality has ADDR_NO_RANDOMIZE; the command prints its own. */
+static void t_command_keeps_aslr(void)
+{
+	pid_t p = fork();
+	if (p == 0) {
+		char out[64];
+		char *cmd[] = { "cat", "/proc/self/personality", NULL };
+		if (personality(ADDR_NO_RANDOMIZE) < 0)
+			_exit(90);
+		/* The shim's own process keeps the flag it was given. */
+		int self = personality(0xffffffff);
+		if (self == -1 || !(self & ADDR_NO_RANDOMIZE))
+			_exit(91);
+		if (run_cmd(cmd, out, sizeof(out)) != 0)
+			_exit(92);
+		unsigned long v = strtoul(out, NULL, 16);
+		_exit(v & ADDR_NO_RANDOMIZE ? 93 : 0);
+	}
+	int ws = 0;
+	T_CHECK(waitpid(p, &ws, 0) == p);
+	T_CHECK(WIFEXITED(ws));
+	T_CHECK_EQ_INT(WEXITSTATUS(ws), 0);
+}
+
 /* Reads until needle has been seen; false on EOF or after 10 s (a deadline
  * for a broken shim, not a synchronisation). */
 static bool read_until(int fd, const char *needle)
@@ -260,6 +287,7 @@ int main(void)
 	T_RUN(t_parse);
 	T_RUN(t_exec_errors);
 	T_RUN(t_statuses);
+	T_RUN(t_command_keeps_aslr);
 	T_RUN(t_forwards_signals);
 	T_RUN(t_reaps_orphans);
 	T_RUN(t_main_usage);

@@ -1,4 +1,5 @@
 /* Container spec: JSON round trip, validation of hostile specs, sizes. */
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -100,6 +101,17 @@ static void t_memory(void)
 	T_CHECK(mon_parse_memory("99999999999999999999", &m) < 0);
 }
 
+/* Whether the -append argument carries word as a whole word. */
+static bool append_has(char **argv, const char *word)
+{
+	for (size_t i = 0; argv[i] && argv[i + 1]; i++)
+		if (strcmp(argv[i], "-append") == 0)
+			for (const char *p = argv[i + 1]; (p = strstr(p, word)); p++)
+				if ((p == argv[i + 1] || p[-1] == ' ') && (p[strlen(word)] == ' ' || !p[strlen(word)]))
+					return true;
+	return false;
+}
+
 static void t_qemu_argv(void)
 {
 	struct qemu_cfg c = { .binary = "qemu", .accel = MON_ACCEL_TCG, .cpus = 2, .memory_mib = 256,
@@ -120,7 +132,16 @@ static void t_qemu_argv(void)
 		vsock |= strcmp(argv[i], "vhost-user-vsock-device,chardev=vsock") == 0 || strcmp(argv[i], "socket,id=vsock,fd=4") == 0;
 	}
 	T_CHECK(memfd && tsc && disk && vsock);
+	/* The agent is told it runs under TCG (its crun warm-up), never under KVM. */
+	T_CHECK(append_has(argv, "lcvm.tcg=1"));
 	strv_free(argv);
+	c.accel = MON_ACCEL_KVM;
+	if (T_CHECK(qemu_build_argv(&c, &argv, &e) == 0)) {
+		T_CHECK(!append_has(argv, "lcvm.tcg=1"));
+		T_CHECK(append_has(argv, "tsc_early_khz=2793438"));
+		strv_free(argv);
+	}
+	c.accel = MON_ACCEL_TCG;
 	c.disks[0].path = "/evil,file=/etc/shadow";
 	T_CHECK(qemu_build_argv(&c, &argv, &e) < 0);
 }
