@@ -73,7 +73,9 @@ static void start_warm_up(struct agent *a)
 		agent_log("crun warm-up: %s", e.msg);
 		a->warm_pid = 0;
 		agent_warm_finish(AGENT_WARM_DIR);
+		return;
 	}
+	agent_log("warming crun up (pid %d)", (int)a->warm_pid);
 }
 
 /* Tells the monitor it may dial LCVM_PORT_AGENT now. */

@@ -257,9 +257,18 @@ static int rpc_failed(struct monitor *m, const char *what, int status, const cha
 
 static void on_shutdown(void *opaque, int status, ProtobufCMessage *resp, const char *msg)
 {
+	struct monitor *m = opaque;
 	if (resp)
 		protobuf_c_message_free_unpacked(resp, NULL);
-	/* The VM powers off now; QEMU's exit ends the loop (or the stop timer does). */
+	/* The agent answers once the containers are gone and the guest has
+	 * synced (agent service.c): stop QEMU now instead of waiting for the
+	 * guest's power-off. Without an answer the VM powers off by itself,
+	 * or the stop timer ends it. */
+	if (status == TTRPC_OK) {
+		mon_log(m, "guest synced; stopping QEMU");
+		teardown(m);
+	}
+	(void)msg;
 }
 
 static long on_stop_timeout(struct ev_loop *loop, long long id, void *data)
@@ -551,7 +560,7 @@ static int start_vm(struct monitor *m)
 	char console[PATH_MAX];
 	snprintf(console, sizeof(console), "%s/%s", m->dir, MON_CONSOLE_FILE);
 	cfg.vhost_user_fd = QEMU_PASS_FD;
-	cfg.console_log = s->debug ? "/dev/stderr" : console;
+	cfg.console_log = s->debug ? NULL : console;
 	for (size_t i = 0; i < s->nlayers && i < QEMU_MAX_DISKS; i++) {
 		cfg.disks[i].path = s->layers[i].path;
 		snprintf(cfg.disks[i].serial, sizeof(cfg.disks[i].serial), "layer%zu", i);

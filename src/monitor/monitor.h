@@ -2,9 +2,11 @@
  * own vhost-user-vsock device, waits for the agent's "ready" connection,
  * creates and starts the container through the agent service, relays its
  * stdio between vsock streams and the fds it was given, and tears the VM
- * down when the container exits, on SIGTERM/SIGINT/SIGHUP, or when the
- * guest fails to come up before the boot deadline (reporting the tail of
- * the guest console). One epoll loop; nothing blocks.
+ * down when the container exits (Shutdown: the agent kills what is left and
+ * syncs, then QEMU is stopped without waiting for the guest's power-off), on
+ * SIGTERM/SIGINT/SIGHUP, or when the guest fails to come up before the boot
+ * deadline (reporting the tail of the guest console). One epoll loop;
+ * nothing blocks.
  *
  * The monitor runs as `lcvm monitor STATE_DIR` in its own session; the CLI
  * that started it passes the container's stdin/stdout/stderr as its fds
@@ -18,7 +20,7 @@
 
 #define MON_BOOT_TIMEOUT_MS 60000      /* guest agent ready; override: LCVM_BOOT_TIMEOUT_MS */
 #define MON_RPC_TIMEOUT_MS 30000       /* any agent call but WaitContainer */
-#define MON_SHUTDOWN_TIMEOUT_MS 3000   /* clean power-off before SIGKILL */
+#define MON_SHUTDOWN_TIMEOUT_MS 3000   /* Shutdown answered (or power-off) before SIGKILL */
 #define MON_CONSOLE_TAIL 20            /* lines of guest console in boot errors */
 /* 9P msize over vsock (trans=fd): the Linux client allows up to 1 MiB on fd
  * transports; larger messages mean fewer round trips, each of which costs

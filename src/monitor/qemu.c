@@ -168,7 +168,7 @@ static int qemu_safe(const char *s)
 int qemu_build_argv(const struct qemu_cfg *c, char ***argv, struct lc_err *e)
 {
 	if (!qemu_safe(c->kernel) || !qemu_safe(c->initrd) ||
-	    !qemu_safe(c->console_log))
+	    (c->console_log && !qemu_safe(c->console_log)))
 		return lc_err_setx(e, EINVAL, "paths given to QEMU may not contain ','");
 	struct argv_builder b = { 0 };
 	const char *bin = c->binary ? c->binary : getenv("LCVM_QEMU");
@@ -196,9 +196,14 @@ int qemu_build_argv(const struct qemu_cfg *c, char ***argv, struct lc_err *e)
 	add(&b, "none");
 	add(&b, "-no-reboot");
 	add(&b, "-chardev");
-	/* append=on: with --debug the console is /dev/stderr, which QEMU would
-	 * otherwise truncate, losing what the monitor wrote there first. */
-	add(&b, "file,id=con,path=%s,append=on", c->console_log);
+	/* No file: the console goes to QEMU's stdout, which is the monitor's
+	 * stderr with --debug. Sharing that open file (not reopening
+	 * /dev/stderr) keeps one file offset, so neither writer overwrites the
+	 * other when stderr is a regular file. */
+	if (c->console_log)
+		add(&b, "file,id=con,path=%s", c->console_log);
+	else
+		add(&b, "stdio,id=con,signal=off");
 	add(&b, "-serial");
 	add(&b, "chardev:con");
 	add(&b, "-kernel");

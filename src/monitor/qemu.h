@@ -41,7 +41,7 @@ struct qemu_cfg {
 	/* The vhost-user-vsock front-end's end of a socketpair, passed to QEMU as
 	 * this fd number (no socket path: nothing to clean up, no sun_path limit). */
 	int vhost_user_fd;
-	const char *console_log;
+	const char *console_log;   /* guest console file; NULL: QEMU's stdout (stdio chardev) */
 	struct qemu_disk disks[QEMU_MAX_DISKS];
 	size_t ndisks;
 };

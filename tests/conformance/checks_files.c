@@ -796,3 +796,23 @@ const struct conf_check conf_file_checks[] = {
 	{ "statfs_fsync", chk_statfs, "statvfs values, fsync and fdatasync" },
 };
 const size_t conf_file_checks_n = sizeof(conf_file_checks) / sizeof(conf_file_checks[0]);
+
+int conf_mmap_write(const char *file)
+{
+	int fd = open(file, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0 || ftruncate(fd, CONF_MMAP_SIZE) < 0) {
+		perror(file);
+		return 1;
+	}
+	char *m = mmap(NULL, CONF_MMAP_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED) {
+		perror("mmap");
+		return 1;
+	}
+	static const char unit[] = "lcvm-mmap\n";
+	for (size_t i = 0; i < CONF_MMAP_SIZE; i++)
+		m[i] = unit[i % (sizeof(unit) - 1)];
+	munmap(m, CONF_MMAP_SIZE);
+	close(fd);
+	return 0;
+}

@@ -78,4 +78,10 @@ int conf_lock_waiter(pid_t pid);
 int conf_hold_lock(const char *file, bool use_flock);
 int conf_expect_lock(const char *file, bool locked);
 
+/* Creates file with CONF_MMAP_SIZE bytes of "lcvm-mmap\n" written only
+ * through a shared mapping, unmapped without msync, and exits: what reaches
+ * the host is what the VM's shutdown wrote back. Returns the exit status. */
+#define CONF_MMAP_SIZE (1024 * 1024)
+int conf_mmap_write(const char *file);
+
 #endif

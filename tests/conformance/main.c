@@ -38,7 +38,8 @@ static void usage(FILE *f)
 		   "                        [--only a,b] [--skip a,b] [--timeout SECONDS]\n"
 		   "       lcvm-conformance --list\n"
 		   "       lcvm-conformance --hold-lock FILE | --hold-flock FILE\n"
-		   "       lcvm-conformance --expect-locked FILE | --expect-unlocked FILE\n");
+		   "       lcvm-conformance --expect-locked FILE | --expect-unlocked FILE\n"
+		   "       lcvm-conformance --mmap-write FILE\n");
 }
 
 /* True when `name` is an element of the comma-separated `list`. */
@@ -239,6 +240,8 @@ int main(int argc, char **argv)
 			return conf_expect_lock(v, true);
 		if (strcmp(a, "--expect-unlocked") == 0)
 			return conf_expect_lock(v, false);
+		if (strcmp(a, "--mmap-write") == 0)
+			return conf_mmap_write(v);
 		if (strcmp(a, "--peer-host-lock") == 0) {
 			o.ctx.peer_lock = v;
 			i++;

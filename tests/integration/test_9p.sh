@@ -47,6 +47,9 @@ say RO "$( { (echo x >/ro/new) 2>&1; (mkdir /ro/d) 2>&1; (echo y >>/ro/existing)
 mkdir /data/big && cd /data/big && seq 1 10000 | xargs touch && cd /
 say BIG "$(ls /data/big | wc -l) $(ls /data/hostbig | wc -l)"
 say END
+# the container's last act: 1 MiB written only through a shared mapping,
+# never msync'ed; the host reads it once the run is over
+$C --mmap-write /data/mm
 EOF
 
 # Runs the guest script in a container; the caller then talks over fd 3
@@ -130,6 +133,9 @@ check 9p_bigdir_host '[ "$(ls "$SH/big" | wc -l)" = 10000 ]'
 expect END
 stop_guest
 check 9p_passthrough_exit '[ "$guest_status" = 0 ]'
+# the VM was stopped only after the guest synced: the mapping's pages are here
+yes lcvm-mmap | head -c 1048576 >"$T/mm.want"
+check 9p_mmap_written_back_at_exit 'cmp -s "$T/mm.want" "$SH/mm"'
 check 9p_escape_marker_intact '[ "$(cat "$OUT/marker")" = secret ]'
 
 # ---- boot 2: mapped, monitor as an unprivileged user ----------------------------

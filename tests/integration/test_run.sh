@@ -13,14 +13,16 @@ grep -qw -e vmx -e svm /proc/cpuinfo ||
 	check run_tcg_cpu_no_erms '[ "$(echo "$guest_info" | sed -n 2p)" = 0 ]'
 
 # --cpus 2 under TCG: the agent warms crun up on a throwaway container (its
-# line on the console, --debug) and the container's command still gets
-# address randomization (personality 0: no ADDR_NO_RANDOMIZE).
+# line on the console, --debug; whether it ends before this short container
+# does depends on the host's load, so only its start is checked) and the
+# container's command still gets address randomization (personality 0: no
+# ADDR_NO_RANDOMIZE).
 if ! grep -qw -e vmx -e svm /proc/cpuinfo; then
 	lcvm --debug run --rm --cpus 2 busybox cat /proc/self/personality >"$T/o" 2>"$T/e"; st=$?
-	check run_cpus2_warms_crun '[ "$st" = 0 ] && grep -q "crun warmed up in .* (status 125)" "$T/e"'
+	check run_cpus2_warms_crun '[ "$st" = 0 ] && grep -q "warming crun up (pid [0-9]*)" "$T/e"'
 	check run_cpus2_command_aslr '[ "$(cat "$T/o")" = 00000000 ]'
 	lcvm --debug run --rm busybox true >/dev/null 2>"$T/e"
-	check run_cpus1_no_warm_up '! grep -q "warmed up" "$T/e" && grep -q "exited with status 0" "$T/e"'
+	check run_cpus1_no_warm_up '! grep -q "warming crun up" "$T/e" && grep -q "container exited with 0" "$T/e"'
 fi
 
 # exit statuses: 0, 7, and 137 for SIGKILL
