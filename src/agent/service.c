@@ -173,13 +173,6 @@ static void h_shutdown(struct ttrpc_call *call, const ProtobufCMessage *req, voi
 		agent_poweroff();
 }
 
-void agent_shutdown(struct agent *a)
-{
-	agent_log("shutting down");
-	agent_containers_teardown(a);
-	agent_poweroff();
-}
-
 void agent_service_on_event(struct agent *a, struct agent_container *c, enum agent_cevent ev)
 {
 	if (ev == AGENT_EV_STARTED && c->start_call) {

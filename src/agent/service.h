@@ -17,7 +17,4 @@ void agent_service_on_event(struct agent *a, struct agent_container *c, enum age
 /* Maps an agent -errno to the gRPC code the client sees. Pure. */
 int agent_grpc_code(int err);
 
-/* Kills everything, unmounts, syncs and powers off (Shutdown RPC). */
-__attribute__((noreturn)) void agent_shutdown(struct agent *a);
-
 #endif
