@@ -16,11 +16,18 @@ grep -qw -e vmx -e svm /proc/cpuinfo ||
 # line on the console, --debug; whether it ends before this short container
 # does depends on the host's load, so only its start is checked) and the
 # container's command still gets address randomization (personality 0: no
-# ADDR_NO_RANDOMIZE).
+# ADDR_NO_RANDOMIZE). A 2-vCPU TCG guest hangs now and then on this host,
+# in the kernel or in a soft lockup (2-3 % of runs, docs/benchmarks.md);
+# that run, ended by the agent timeout, is reported as a skip, not a pass.
 if ! grep -qw -e vmx -e svm /proc/cpuinfo; then
 	lcvm --debug run --rm --cpus 2 busybox cat /proc/self/personality >"$T/o" 2>"$T/e"; st=$?
-	check run_cpus2_warms_crun '[ "$st" = 0 ] && grep -q "warming crun up (pid [0-9]*)" "$T/e"'
-	check run_cpus2_command_aslr '[ "$(cat "$T/o")" = 00000000 ]'
+	if [ "$st" = 125 ] && grep -q "did not answer within" "$T/e"; then
+		echo "SKIP run_cpus2_warms_crun: the 2-vCPU TCG guest hung (known on this host)"
+		echo "SKIP run_cpus2_command_aslr: the 2-vCPU TCG guest hung (known on this host)"
+	else
+		check run_cpus2_warms_crun '[ "$st" = 0 ] && grep -q "warming crun up (pid [0-9]*)" "$T/e"'
+		check run_cpus2_command_aslr '[ "$(cat "$T/o")" = 00000000 ]'
+	fi
 	lcvm --debug run --rm busybox true >/dev/null 2>"$T/e"
 	check run_cpus1_no_warm_up '! grep -q "warming crun up" "$T/e" && grep -q "container exited with 0" "$T/e"'
 fi
