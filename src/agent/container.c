@@ -347,17 +347,24 @@ static int resolve_user(struct agent_container *c, const Lcvm__Agent__V1__Proces
 static int write_bundle(struct agent_container *c, const Lcvm__Agent__V1__CreateContainerRequest *r,
 			const struct agent_oci_bind *binds, const struct agent_user *user, struct lc_err *e)
 {
-	char cg[AGENT_ID_MAX + 16], path[128];
+	char cg[AGENT_ID_MAX + 16];
 	snprintf(cg, sizeof(cg), "/lcvm/%s", c->id);
 	struct agent_oci_input in = {
 		.req = r, .rootfs = "rootfs", .cgroups_path = cg, .binds = binds, .n_binds = r->n_mounts,
 		.init_source = AGENT_SHIM_SOURCE, .init_target = AGENT_SHIM_TARGET, .user = user,
 	};
+	return agent_bundle_write_config(c->dir, &in, e);
+}
+
+int agent_bundle_write_config(const char *dir, const struct agent_oci_input *in, struct lc_err *e)
+{
 	cleanup_free char *json = NULL;
-	int ret = agent_oci_config(&in, &json, e);
+	int ret = agent_oci_config(in, &json, e);
 	if (ret < 0)
 		return ret;
-	snprintf(path, sizeof(path), "%s/config.json", c->dir);
+	char path[PATH_MAX];
+	if (snprintf(path, sizeof(path), "%s/config.json", dir) >= (int)sizeof(path))
+		return lc_err_setx(e, ENAMETOOLONG, "bundle directory name too long");
 	return write_file(path, json, e);
 }
 

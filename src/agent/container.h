@@ -22,6 +22,7 @@
 
 #include "agent.pb-c.h"
 #include "agent/agent.h"
+#include "agent/oci_config.h"
 #include "agent/validate.h"
 #include "util/err.h"
 
@@ -88,6 +89,10 @@ int agent_container_create(struct agent *a, const Lcvm__Agent__V1__CreateContain
 int agent_container_take_stdio(struct agent_container *c, int fds[3], struct lc_err *e);
 int agent_container_start(struct agent *a, struct agent_container *c, const int stdio[3],
 			  struct lc_err *e);
+
+/* Generates config.json for in (oci_config.h) and writes it into the bundle
+ * directory dir. Returns 0 or -errno (e filled). */
+int agent_bundle_write_config(const char *dir, const struct agent_oci_input *in, struct lc_err *e);
 
 /* Spawns crun (AGENT_CRUN_PATH) with argv in a new session, stdio[0..2] as
  * its stdin/out/err, SIGCHLD and SIGPIPE back to their defaults. The child

@@ -23,9 +23,6 @@ int agent_init_system(struct lc_err *e);
  * for AGENT_CRUN_PATH; exposed for tests. Returns 0 or -errno (e filled). */
 int agent_protect_binary(const char *path, const char *ramfs_dir, struct lc_err *e);
 
-/* True when the whitespace-separated kernel command line holds the exact
- * token `flag` (e.g. "lcvm.selftest=1"). Pure. */
-bool agent_cmdline_has(const char *cmdline, const char *flag);
 /* Reads /proc/cmdline into buf (NUL-terminated, truncated to len-1). */
 int agent_read_cmdline(char *buf, size_t len);
 

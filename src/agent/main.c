@@ -20,6 +20,7 @@
 #include "agent/vsock.h"
 #include "agent/warm.h"
 #include "util/cleanup.h"
+#include "util/cmdline.h"
 #include "util/evloop.h"
 #include "util/vsock_ports.h"
 
@@ -149,7 +150,7 @@ int main(int argc, char *argv[])
 		start_warm_up(&a);
 	load_modules(&a);
 
-	a.selftest = have_cmdline && agent_cmdline_has(cmdline, AGENT_SELFTEST_FLAG);
+	a.selftest = have_cmdline && lc_cmdline_has(cmdline, AGENT_SELFTEST_FLAG);
 	if (a.selftest) {
 		agent_selftest_begin(&a);
 	} else {

@@ -4,19 +4,18 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <stdio.h>
-#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent/container.h"
 #include "agent/init.h"
-#include "agent/oci_config.h"
 #include "agent/shim.h"
 #include "util/cleanup.h"
+#include "util/cmdline.h"
 
 bool agent_warm_wanted(const char *cmdline, long online_cpus)
 {
-	return online_cpus >= 2 && agent_cmdline_has(cmdline, AGENT_WARM_TCG_FLAG);
+	return online_cpus >= 2 && lc_cmdline_has(cmdline, AGENT_WARM_TCG_FLAG);
 }
 
 static int write_config(const char *dir, struct lc_err *e)
@@ -36,19 +35,7 @@ static int write_config(const char *dir, struct lc_err *e)
 		.req = &req, .rootfs = "rootfs", .cgroups_path = "/lcvm/" AGENT_WARM_ID,
 		.init_source = AGENT_SHIM_SOURCE, .init_target = AGENT_SHIM_TARGET,
 	};
-	cleanup_free char *json = NULL;
-	int r = agent_oci_config(&in, &json, e);
-	if (r < 0)
-		return r;
-	char path[PATH_MAX];
-	snprintf(path, sizeof(path), "%s/config.json", dir);
-	cleanup_close int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return lc_err_set(e, errno, "create %s", path);
-	size_t len = strlen(json);
-	if (write(fd, json, len) != (ssize_t)len)
-		return lc_err_set(e, errno ? errno : EIO, "write %s", path);
-	return 0;
+	return agent_bundle_write_config(dir, &in, e);
 }
 
 int agent_warm_bundle(const char *dir, struct lc_err *e)

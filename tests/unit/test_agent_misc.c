@@ -10,6 +10,7 @@
 #include "agent/init.h"
 #include "agent/service.h"
 #include "agent/wstatus.h"
+#include "util/cmdline.h"
 #include "test.h"
 
 /* Real wait statuses from real children, not hand-built bit patterns. */
@@ -38,13 +39,13 @@ static void t_exit_status(void)
 static void t_cmdline(void)
 {
 	const char *c = "console=ttyS0 quiet lcvm.selftest=1 panic=-1\n";
-	T_CHECK(agent_cmdline_has(c, "lcvm.selftest=1"));
-	T_CHECK(agent_cmdline_has("lcvm.selftest=1", "lcvm.selftest=1"));
-	T_CHECK(!agent_cmdline_has("lcvm.selftest=10", "lcvm.selftest=1"));
-	T_CHECK(!agent_cmdline_has("xlcvm.selftest=1", "lcvm.selftest=1"));
-	T_CHECK(!agent_cmdline_has("lcvm.selftest=0 lcvm.selftest=12", "lcvm.selftest=1"));
-	T_CHECK(agent_cmdline_has("a lcvm.selftest=10 lcvm.selftest=1", "lcvm.selftest=1"));
-	T_CHECK(!agent_cmdline_has("", "lcvm.selftest=1"));
+	T_CHECK(lc_cmdline_has(c, "lcvm.selftest=1"));
+	T_CHECK(lc_cmdline_has("lcvm.selftest=1", "lcvm.selftest=1"));
+	T_CHECK(!lc_cmdline_has("lcvm.selftest=10", "lcvm.selftest=1"));
+	T_CHECK(!lc_cmdline_has("xlcvm.selftest=1", "lcvm.selftest=1"));
+	T_CHECK(!lc_cmdline_has("lcvm.selftest=0 lcvm.selftest=12", "lcvm.selftest=1"));
+	T_CHECK(lc_cmdline_has("a lcvm.selftest=10 lcvm.selftest=1", "lcvm.selftest=1"));
+	T_CHECK(!lc_cmdline_has("", "lcvm.selftest=1"));
 }
 
 static void t_overlay_opts(void)

@@ -5,6 +5,7 @@
 
 #include "monitor/spec.h"
 #include "monitor/qemu.h"
+#include "util/cmdline.h"
 #include "test.h"
 
 static char *args[] = { "sh", "-c", "echo hi", NULL };
@@ -106,9 +107,7 @@ static bool append_has(char **argv, const char *word)
 {
 	for (size_t i = 0; argv[i] && argv[i + 1]; i++)
 		if (strcmp(argv[i], "-append") == 0)
-			for (const char *p = argv[i + 1]; (p = strstr(p, word)); p++)
-				if ((p == argv[i + 1] || p[-1] == ' ') && (p[strlen(word)] == ' ' || !p[strlen(word)]))
-					return true;
+			return lc_cmdline_has(argv[i + 1], word);
 	return false;
 }
 
