@@ -11,6 +11,8 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 #include "agent/log.h"
@@ -115,13 +117,16 @@ static void loopback_up(void)
 /* crun re-executes itself from a sealed copy at every start (CVE-2019-5736
  * protection) unless its binary is already safe: a sealed memfd, or a file
  * on a read-only mount. Its test asks F_GET_SEALS first and stops there when
- * that succeeds, and on tmpfs (the initramfs root) it does succeed, with
- * F_SEAL_SEAL only: crun then takes its binary for unsafe, re-executes from a
- * read-only bind, finds tmpfs again and copies itself into a memfd, three
- * executions of crun per container (measured with LD_DEBUG=statistics; each
- * costs tens of ms under TCG). A copy on a read-only ramfs, which has no
- * seals, bound over the original, passes the test the first time: nothing in
- * a container can write it, which is what the protection is for. */
+ * that succeeds, and on tmpfs (the kernel's default initramfs root) it does
+ * succeed, with F_SEAL_SEAL only: crun then takes its binary for unsafe,
+ * re-executes from a read-only bind, finds tmpfs again and copies itself
+ * into a memfd, three executions of crun per container (measured with
+ * LD_DEBUG=statistics; each costs tens of ms under TCG). ramfs has no seals:
+ * the monitor boots with rootfstype=ramfs and agent_seal_root makes the root
+ * read-only, which passes the test the first time (nothing in a container
+ * can write crun, which is what the protection is for). On any other root
+ * (a kernel command line without rootfstype=ramfs), a copy on a read-only
+ * ramfs is bound over crun instead (agent_protect_binary). */
 #define CRUN_RAMFS "/.lcvm-crun"
 
 static int copy_file(const char *from, const char *to)
@@ -164,6 +169,18 @@ int agent_protect_binary(const char *path, const char *ramfs_dir, struct lc_err 
 	return 0;
 }
 
+int agent_seal_root(const char *root, struct lc_err *e)
+{
+	struct statfs st;
+	if (statfs(root, &st) < 0)
+		return lc_err_set(e, errno, "statfs %s", root);
+	if (st.f_type != RAMFS_MAGIC)
+		return 0;
+	if (mount(NULL, root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
+		return lc_err_set(e, errno, "remount %s read-only", root);
+	return 1;
+}
+
 int agent_init_system(struct lc_err *e)
 {
 	int r = reroot(e);
@@ -175,9 +192,14 @@ int agent_init_system(struct lc_err *e)
 		return r;
 	enable_controllers();
 	loopback_up();
-	/* Not fatal: without the copy crun still runs, copying itself. */
-	struct lc_err pe;
-	if (agent_protect_binary(AGENT_CRUN_PATH, CRUN_RAMFS, &pe) < 0)
+	/* Not fatal either way: crun then copies itself at every start. */
+	struct lc_err pe = { { 0 } };
+	r = agent_seal_root("/", &pe);
+	if (r < 0)
+		agent_log("%s", pe.msg);
+	else if (r == 1)
+		agent_log("read-only ramfs root: crun runs in place");
+	if (r <= 0 && agent_protect_binary(AGENT_CRUN_PATH, CRUN_RAMFS, &pe) < 0)
 		agent_log("%s (crun will copy itself)", pe.msg);
 	return 0;
 }

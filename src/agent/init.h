@@ -13,8 +13,19 @@
 /* Makes the initramfs root pivot_root-able, mounts /proc /sys /dev
  * /dev/pts /dev/shm /run /tmp /sys/fs/cgroup, enables the cgroup
  * controllers crun needs, points fds 0/1/2 at /dev/null and the console,
- * brings up lo. A failure here is fatal for the guest (message in e). */
+ * brings up lo, then makes crun safe to run as is (agent_seal_root, else
+ * agent_protect_binary). A failure here is fatal for the guest (message in
+ * e); one in that last step is only logged. */
 int agent_init_system(struct lc_err *e);
+
+/* When the file system at `root` is a ramfs (the monitor boots with
+ * rootfstype=ramfs), remounts that mount read-only and returns 1: every
+ * file under it, crun included, then has no seals and sits on a read-only
+ * mount, which crun's CVE-2019-5736 check accepts (init.c). Returns 0,
+ * changing nothing, on any other file system; -errno (e filled) on failure.
+ * Nothing may write below `root` afterwards: the agent keeps its state on
+ * /run and its mounts on their own file systems. */
+int agent_seal_root(const char *root, struct lc_err *e);
 
 /* Replaces the binary at `path` by a copy on a read-only ramfs mounted at
  * `ramfs_dir` (bound over `path`, read-only), so that crun's CVE-2019-5736

@@ -193,6 +193,8 @@ fi
 
 # The real /init (the agent) runs a container from the busybox squashfs in
 # its self-test mode (src/agent/selftest.h): the image works end to end.
+# Without rootfstype=ramfs the root is a tmpfs: this boot also runs the
+# agent's fallback, crun from a read-only copy (agent_protect_binary).
 if ! grep -aq 'lcvm.selftest=1' "$ir/init"; then
 	echo "SKIP guest_agent_selftest: /init has no self-test mode"
 else
