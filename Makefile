@@ -48,7 +48,7 @@ CLI_SRC   := $(wildcard src/cli/*.c)
 AGENT_SRC := $(wildcard src/agent/*.c) $(wildcard src/rpc/*.c) $(wildcard src/util/*.c)
 PROTOS    := $(wildcard proto/*.proto)
 GEN_C     := $(patsubst proto/%.proto,$(B)/gen/%.pb-c.c,$(PROTOS))
-GEN_H     := $(GEN_C:.c=.h)
+GEN_H     := $(GEN_C:.c=.h) $(B)/gen/boot_cmdline.h
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(patsubst tests/unit/%.c,$(B)/tests/%,$(UNIT_SRC))
 TEST_HELPER_SRC := $(filter-out tests/unit/test_%.c,$(wildcard tests/unit/*.c))
@@ -70,6 +70,12 @@ all: $(B)/lcvm $(B)/lcvm-agent $(AGENT_LIB_OBJ) $(UNIT_BIN) $(B)/lcvm-conformanc
 $(B)/gen/%.pb-c.c $(B)/gen/%.pb-c.h: proto/%.proto
 	@mkdir -p $(B)/gen
 	$(Q)protoc-c --proto_path=proto --c_out=$(B)/gen $<
+
+# The guest kernel's tuned command line: one file, read by the monitor (as a
+# generated header) and by the scripts that boot the same kernel by hand.
+$(B)/gen/boot_cmdline.h: guest/boot-cmdline
+	@mkdir -p $(B)/gen
+	$(Q)printf '#define LCVM_BOOT_CMDLINE "%s"\n' "$$(tr -d '\n"\\' <$<)" >$@
 
 # --- host objects ------------------------------------------------------------
 $(B)/obj/%.o: %.c | $(GEN_H)

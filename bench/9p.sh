@@ -95,8 +95,7 @@ for s in vu.sock v.sock_5640 v.sock_5641; do # wait for the sockets to exist (bo
 	[ -S "$W/$s" ] || echo "bench/9p.sh: $s did not appear"
 done
 khz=$(cat /run/lcvm/tsc-khz 2>/dev/null)
-append="console=ttyS0 quiet panic=-1 tsc=reliable no_timer_check noreplace-smp rcupdate.rcu_expedited=1 \
-i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd cryptomgr.notests 8250.nr_uarts=1${khz:+ tsc_early_khz=$khz}"
+append="$(cat guest/boot-cmdline)${khz:+ tsc_early_khz=$khz}"
 timeout 3600 "$QEMU" -machine microvm,accel=tcg,memory-backend=mem,pcie=off,rtc=on,isa-serial=on -cpu max,-erms,-fsrm -smp 1 \
 	-m 1536M -object memory-backend-memfd,id=mem,size=1536M,share=on -global virtio-mmio.force-legacy=false \
 	-nodefaults -no-user-config -display none -no-reboot -serial "file:$W/console" \

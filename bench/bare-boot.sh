@@ -21,7 +21,7 @@ for f in "$gdir/vmlinux" "$initrd"; do
 	[ -f "$f" ] || { echo "bench/bare-boot.sh: $f missing (run make guest)" >&2; exit 1; }
 done
 khz=$("$(dirname "$0")/../guest/host-tsc-khz.sh")
-append="console=ttyS0 quiet panic=-1 tsc=reliable no_timer_check noreplace-smp rcupdate.rcu_expedited=1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd cryptomgr.notests 8250.nr_uarts=1 rootfstype=ramfs tsc_early_khz=$khz$extra"
+append="$(cat "$(dirname "$0")/../guest/boot-cmdline") rootfstype=ramfs tsc_early_khz=$khz$extra"
 log=${TMPDIR:-/tmp}/lcvm-bare-boot.$$
 trap 'rm -f "$log" "$log.times"' EXIT
 hangs=0

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "agent.pb-c.h"
+#include "monitor/console.h"
 #include "monitor/qemu.h"
 #include "monitor/scratch.h"
 #include "p9/fs_local.h"
@@ -36,8 +37,14 @@ struct monitor {
 	const char *dir;
 	enum phase phase;
 	struct vsock_dev *vsock;
+	struct qemu_cfg qemu_cfg; /* kept for a restart (launch_vm) */
 	pid_t qemu;
 	int sigfd;
+	int console_fd;           /* our end of QEMU's serial port */
+	int console_log;          /* console.log */
+	struct mon_console console;
+	int boot_restarts;        /* VMs restarted after a known boot failure */
+	int restarting;           /* QEMU killed for a restart: relaunch when reaped */
 	int ready_fd;
 	char ready_buf[128];
 	size_t ready_len;
@@ -492,6 +499,58 @@ static const struct vsock_host_ops host_ops = { .guest_connect = guest_connect }
 
 /* --- signals, timers, QEMU --------------------------------------------------*/
 
+static int launch_vm(struct monitor *m);
+
+/* monitor/console.h: the guest kernel will never finish booting. Nothing of
+ * the container exists yet (the agent has not started), so a new VM loses
+ * nothing; the notice keeps it visible, and MON_BOOT_RESTARTS bounds it. */
+static void restart_vm(struct monitor *m, const char *why)
+{
+	if (m->boot_restarts >= MON_BOOT_RESTARTS) {
+		fail(m, EIO, 1, "the guest kernel %s in %d boots in a row: the host's CPUs are too busy "
+		     "to emulate a VM; try again when it is less loaded", why, m->boot_restarts + 1);
+		return;
+	}
+	if (m->qemu <= 0)
+		return;
+	m->boot_restarts++;
+	fprintf(stderr, "lcvm: notice: the guest kernel %s (its vCPU was starved while calibrating); "
+		"restarting the VM\n", why);
+	mon_log(m, "guest kernel %s: restarting the VM (%d of at most %d)", why, m->boot_restarts,
+		MON_BOOT_RESTARTS);
+	m->restarting = 1;
+	kill(m->qemu, SIGKILL); /* launch_vm runs once it is reaped (on_signal) */
+}
+
+static void close_console(struct monitor *m)
+{
+	if (m->console_fd < 0)
+		return;
+	ev_del(m->loop, m->console_fd);
+	close(m->console_fd);
+	m->console_fd = -1;
+}
+
+static void on_console(struct ev_loop *loop, int fd, unsigned events, void *data)
+{
+	struct monitor *m = data;
+	char buf[4096];
+	ssize_t n;
+	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+		if (m->console_log >= 0 && write(m->console_log, buf, (size_t)n) < 0)
+			mon_log(m, "writing %s: %s", MON_CONSOLE_FILE, strerror(errno));
+		if (m->spec.debug)
+			(void)!write(2, buf, (size_t)n); /* --debug shows it; nowhere to report a failure */
+		if (mon_console_feed(&m->console, buf, (size_t)n) == MON_CONSOLE_NO_TIMER &&
+		    m->phase == PH_BOOTING && !m->restarting)
+			restart_vm(m, "found no working timer");
+	}
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		close_console(m); /* QEMU is gone */
+	(void)loop;
+	(void)events;
+}
+
 static long on_boot_timeout(struct ev_loop *loop, long long id, void *data)
 {
 	struct monitor *m = data;
@@ -520,6 +579,13 @@ static void on_signal(struct ev_loop *loop, int fd, unsigned events, void *data)
 				continue;
 			m->qemu = -1;
 			mon_log(m, "QEMU exited (status 0x%x)", st);
+			if (m->restarting && m->phase == PH_BOOTING) {
+				m->restarting = 0;
+				int r = launch_vm(m);
+				if (r < 0)
+					fail(m, -r, 0, "%s", m->err->msg);
+				continue;
+			}
 			if (m->phase != PH_STOPPING && m->phase != PH_DONE)
 				fail(m, EIO, 1, "the VM stopped unexpectedly (see %s/%s)", m->dir, MON_LOG_FILE);
 			m->phase = PH_DONE;
@@ -538,62 +604,95 @@ static int scratch_setup(struct monitor *m)
 	return r;
 }
 
-static int start_vm(struct monitor *m)
+/* Everything a VM needs that survives a restart: the accelerator, the
+ * QEMU configuration, the scratch disk. */
+static int prepare_vm(struct monitor *m)
 {
 	const struct mon_spec *s = &m->spec;
-	struct qemu_cfg cfg = { 0 };
+	struct qemu_cfg *cfg = &m->qemu_cfg;
 	char why[128];
-	int r = qemu_resolve_accel(s->accel, &cfg.accel, why, sizeof(why), m->err);
+	int r = qemu_resolve_accel(s->accel, &cfg->accel, why, sizeof(why), m->err);
 	if (r < 0)
 		return r;
-	if (s->accel == MON_ACCEL_AUTO && cfg.accel == MON_ACCEL_TCG)
+	if (s->accel == MON_ACCEL_AUTO && cfg->accel == MON_ACCEL_TCG)
 		fprintf(stderr, "lcvm: notice: no usable hardware virtualisation (%s); using TCG emulation\n", why);
 	char runtime[PATH_MAX], tscfile[PATH_MAX + 16];
 	snprintf(runtime, sizeof(runtime), "%s/..", m->dir);
 	snprintf(tscfile, sizeof(tscfile), "%s/tsc-khz", runtime);
-	qemu_host_tsc_khz(tscfile, &cfg.tsc_khz);
-	cfg.cpus = s->cpus;
-	cfg.memory_mib = s->memory_mib;
-	cfg.kernel = s->kernel;
-	cfg.initrd = s->initrd;
-	cfg.extra_append = s->debug ? "lcvm.debug=1" : NULL;
-	char console[PATH_MAX];
-	snprintf(console, sizeof(console), "%s/%s", m->dir, MON_CONSOLE_FILE);
-	cfg.vhost_user_fd = QEMU_PASS_FD;
-	cfg.console_log = s->debug ? NULL : console;
+	qemu_host_tsc_khz(tscfile, &cfg->tsc_khz);
+	cfg->cpus = s->cpus;
+	cfg->memory_mib = s->memory_mib;
+	cfg->kernel = s->kernel;
+	cfg->initrd = s->initrd;
+	cfg->extra_append = s->debug ? "lcvm.debug=1" : NULL;
+	cfg->vhost_user_fd = QEMU_PASS_FD;
+	cfg->console_fd = QEMU_PASS_FD + 1;
 	for (size_t i = 0; i < s->nlayers && i < QEMU_MAX_DISKS; i++) {
-		cfg.disks[i].path = s->layers[i].path;
-		snprintf(cfg.disks[i].serial, sizeof(cfg.disks[i].serial), "layer%zu", i);
-		cfg.disks[i].read_only = 1;
+		cfg->disks[i].path = s->layers[i].path;
+		snprintf(cfg->disks[i].serial, sizeof(cfg->disks[i].serial), "layer%zu", i);
+		cfg->disks[i].read_only = 1;
 	}
-	cfg.ndisks = s->nlayers;
-	if (s->scratch && !s->read_only && cfg.ndisks < QEMU_MAX_DISKS) {
+	cfg->ndisks = s->nlayers;
+	if (s->scratch && !s->read_only && cfg->ndisks < QEMU_MAX_DISKS) {
 		if ((r = scratch_setup(m)) < 0)
 			return r;
-		struct qemu_disk *d = &cfg.disks[cfg.ndisks++];
+		struct qemu_disk *d = &cfg->disks[cfg->ndisks++];
 		d->path = s->scratch;
 		snprintf(d->serial, sizeof(d->serial), "%s", MON_SCRATCH_SERIAL);
 		d->scratch = 1;
 	}
+	char console[PATH_MAX];
+	snprintf(console, sizeof(console), "%s/%s", m->dir, MON_CONSOLE_FILE);
+	m->console_log = open(console, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (m->console_log < 0)
+		return lc_err_set(m->err, errno, "opening %s", console);
+	return 0;
+}
 
-	/* vhost-user over a socketpair: the device keeps one end, QEMU gets the other. */
-	int sp[2];
-	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+/* One QEMU process, with a fresh vsock device and console. */
+static int launch_vm(struct monitor *m)
+{
+	if (m->boot_timer > 0)
+		ev_timer_del(m->loop, m->boot_timer);
+	m->boot_timer = 0;
+	close_console(m);
+	m->console.len = 0;
+	if (m->boot_restarts > 0 && m->console_log >= 0)
+		dprintf(m->console_log, "\n--- lcvm: new VM (restart %d) ---\n", m->boot_restarts);
+	if (m->vsock)
+		vsock_dev_free(m->vsock);
+	m->vsock = vsock_dev_new(m->loop, MON_GUEST_CID, &host_ops, m);
+	if (!m->vsock)
+		return lc_err_set(m->err, ENOMEM, "creating the vsock device");
+	/* vhost-user and the serial console over socketpairs: we keep one end
+	 * of each, QEMU gets the other. */
+	int vu[2], con[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, vu) < 0)
 		return lc_err_set(m->err, errno, "socketpair");
-	cleanup_close int qemu_end = sp[1];
-	r = vsock_dev_attach_fd(m->vsock, sp[0]);
+	cleanup_close int qemu_vu = vu[1];
+	int r = vsock_dev_attach_fd(m->vsock, vu[0]);
 	if (r < 0)
 		return lc_err_set(m->err, -r, "attaching the vsock device");
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, con) < 0)
+		return lc_err_set(m->err, errno, "socketpair");
+	cleanup_close int qemu_con = con[1];
+	m->console_fd = con[0];
+	if (fcntl(con[0], F_SETFL, O_NONBLOCK) < 0 || ev_add(m->loop, con[0], EV_READ, on_console, m) < 0) {
+		close(con[0]);
+		m->console_fd = -1;
+		return lc_err_set(m->err, errno ? errno : ENOMEM, "watching the guest console");
+	}
 	char **argv = NULL;
-	r = qemu_build_argv(&cfg, &argv, m->err);
+	r = qemu_build_argv(&m->qemu_cfg, &argv, m->err);
 	if (r < 0)
 		return r;
 	/* QEMU's own messages go to monitor.log, or to stderr with --debug. */
-	r = qemu_spawn(argv, s->debug ? 2 : m->log_fd, qemu_end, &m->qemu, m->err);
+	const int pass[] = { qemu_vu, qemu_con };
+	r = qemu_spawn(argv, m->spec.debug ? 2 : m->log_fd, pass, 2, &m->qemu, m->err);
 	strv_free(argv);
 	if (r < 0)
 		return r;
-	mon_log(m, "QEMU started (pid %d, %s)", (int)m->qemu, cfg.accel == MON_ACCEL_KVM ? "kvm" : "tcg");
+	mon_log(m, "QEMU started (pid %d, %s)", (int)m->qemu, m->qemu_cfg.accel == MON_ACCEL_KVM ? "kvm" : "tcg");
 	long timeout = MON_BOOT_TIMEOUT_MS;
 	const char *env = getenv("LCVM_BOOT_TIMEOUT_MS");
 	if (env && atol(env) > 0)
@@ -643,6 +742,9 @@ static void cleanup(struct monitor *m)
 		vsock_dev_free(m->vsock);
 	if (m->ready_fd >= 0)
 		close(m->ready_fd);
+	close_console(m);
+	if (m->console_log >= 0)
+		close(m->console_log);
 	if (m->sigfd >= 0)
 		close(m->sigfd);
 	ev_loop_free(m->loop);
@@ -651,7 +753,7 @@ static void cleanup(struct monitor *m)
 int mon_run(const char *dir, struct lc_err *e)
 {
 	struct monitor m = { .dir = dir, .err = e, .ready_fd = -1, .sigfd = -1, .qemu = -1,
-			     .t_start = ev_now_ms() };
+			     .console_fd = -1, .console_log = -1, .t_start = ev_now_ms() };
 	int r = mon_state_read_spec(dir, &m.spec, e);
 	if (r < 0)
 		return r;
@@ -669,10 +771,10 @@ int mon_run(const char *dir, struct lc_err *e)
 		return lc_err_set(e, errno ? errno : ENOMEM, "creating the event loop");
 	}
 	r = setup_signals(&m);
-	if (r == 0) {
-		m.vsock = vsock_dev_new(m.loop, MON_GUEST_CID, &host_ops, &m);
-		r = m.vsock ? start_vm(&m) : lc_err_set(e, ENOMEM, "creating the vsock device");
-	}
+	if (r == 0)
+		r = prepare_vm(&m);
+	if (r == 0)
+		r = launch_vm(&m);
 	if (r == 0)
 		r = p9_setup(&m);
 	if (r == 0) {

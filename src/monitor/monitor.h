@@ -22,6 +22,7 @@
 #define MON_RPC_TIMEOUT_MS 30000       /* any agent call but WaitContainer */
 #define MON_SHUTDOWN_TIMEOUT_MS 3000   /* Shutdown answered (or power-off) before SIGKILL */
 #define MON_CONSOLE_TAIL 20            /* lines of guest console in boot errors */
+#define MON_BOOT_RESTARTS 2            /* new VMs after a known boot failure (monitor/console.h) */
 /* 9P msize over vsock (trans=fd): the Linux client allows up to 1 MiB on fd
  * transports; larger messages mean fewer round trips, each of which costs
  * emulated guest time. */

@@ -15,16 +15,15 @@
 #include <unistd.h>
 #include <x86intrin.h>
 
+#include "boot_cmdline.h"
 #include "util/cleanup.h"
 
-/* The tuned command line measured in shared/reference/guest-boot.md, plus
- * rootfstype=ramfs: the initramfs unpacks into a ramfs instead of a tmpfs
- * (populate_rootfs ~50 vs ~66 ms for 5.6 MB under TCG) and the agent can
- * leave crun where it is (agent/init.h, agent_seal_root). */
-static const char base_append[] =
-	"console=ttyS0 quiet panic=-1 tsc=reliable no_timer_check noreplace-smp "
-	"rcupdate.rcu_expedited=1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd "
-	"cryptomgr.notests 8250.nr_uarts=1 rootfstype=ramfs";
+/* The tuned command line measured in shared/reference/guest-boot.md
+ * (guest/boot-cmdline, shared with the scripts), plus rootfstype=ramfs: the
+ * initramfs unpacks into a ramfs instead of a tmpfs (populate_rootfs ~50 vs
+ * ~66 ms for 5.6 MB under TCG) and the agent can leave crun where it is
+ * (agent/init.h, agent_seal_root). */
+static const char base_append[] = LCVM_BOOT_CMDLINE " rootfstype=ramfs";
 
 static int cpu_has_hw_virt(void)
 {
@@ -170,8 +169,7 @@ static int qemu_safe(const char *s)
 
 int qemu_build_argv(const struct qemu_cfg *c, char ***argv, struct lc_err *e)
 {
-	if (!qemu_safe(c->kernel) || !qemu_safe(c->initrd) ||
-	    (c->console_log && !qemu_safe(c->console_log)))
+	if (!qemu_safe(c->kernel) || !qemu_safe(c->initrd))
 		return lc_err_setx(e, EINVAL, "paths given to QEMU may not contain ','");
 	struct argv_builder b = { 0 };
 	const char *bin = c->binary ? c->binary : getenv("LCVM_QEMU");
@@ -199,14 +197,7 @@ int qemu_build_argv(const struct qemu_cfg *c, char ***argv, struct lc_err *e)
 	add(&b, "none");
 	add(&b, "-no-reboot");
 	add(&b, "-chardev");
-	/* No file: the console goes to QEMU's stdout, which is the monitor's
-	 * stderr with --debug. Sharing that open file (not reopening
-	 * /dev/stderr) keeps one file offset, so neither writer overwrites the
-	 * other when stderr is a regular file. */
-	if (c->console_log)
-		add(&b, "file,id=con,path=%s", c->console_log);
-	else
-		add(&b, "stdio,id=con,signal=off");
+	add(&b, "socket,id=con,fd=%d", c->console_fd);
 	add(&b, "-serial");
 	add(&b, "chardev:con");
 	add(&b, "-kernel");
@@ -244,8 +235,11 @@ int qemu_build_argv(const struct qemu_cfg *c, char ***argv, struct lc_err *e)
 	return 0;
 }
 
-int qemu_spawn(char *const *argv, int log_fd, int pass_fd, pid_t *pid, struct lc_err *e)
+int qemu_spawn(char *const *argv, int log_fd, const int *pass_fds, size_t npass, pid_t *pid,
+	       struct lc_err *e)
 {
+	if (npass > QEMU_MAX_PASS_FDS)
+		return lc_err_setx(e, EINVAL, "too many fds for QEMU");
 	/* A close-on-exec pipe tells the parent whether exec worked. */
 	int errpipe[2];
 	if (pipe2(errpipe, O_CLOEXEC) < 0)
@@ -268,13 +262,18 @@ int qemu_spawn(char *const *argv, int log_fd, int pass_fd, pid_t *pid, struct lc
 		int nul = open("/dev/null", O_RDONLY);
 		if (nul < 0 || dup2(nul, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0)
 			_exit(127);
-		/* fds 3 (exec error pipe, close-on-exec) and QEMU_PASS_FD (kept). */
-		int pfd = pass_fd >= 0 ? fcntl(pass_fd, F_DUPFD, 10) : -1;
+		/* fd 3: the exec error pipe (close-on-exec); from QEMU_PASS_FD on:
+		 * pass_fds, first moved out of the way of their target numbers. */
+		int high[QEMU_MAX_PASS_FDS];
+		for (size_t i = 0; i < npass; i++)
+			if ((high[i] = fcntl(pass_fds[i], F_DUPFD, 16)) < 0)
+				_exit(127);
 		if (errpipe[1] != 3 && dup3(errpipe[1], 3, O_CLOEXEC) < 0)
 			_exit(127);
-		if (pfd >= 0 && dup2(pfd, QEMU_PASS_FD) < 0)
-			_exit(127);
-		close_range(QEMU_PASS_FD + 1, ~0U, 0);
+		for (size_t i = 0; i < npass; i++)
+			if (dup2(high[i], QEMU_PASS_FD + (int)i) < 0)
+				_exit(127);
+		close_range(QEMU_PASS_FD + (unsigned)npass, ~0U, 0);
 		execvp(argv[0], argv);
 		int err = errno;
 		if (write(3, &err, sizeof(err)) < 0)

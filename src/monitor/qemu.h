@@ -41,7 +41,9 @@ struct qemu_cfg {
 	/* The vhost-user-vsock front-end's end of a socketpair, passed to QEMU as
 	 * this fd number (no socket path: nothing to clean up, no sun_path limit). */
 	int vhost_user_fd;
-	const char *console_log;   /* guest console file; NULL: QEMU's stdout (stdio chardev) */
+	/* The serial console: QEMU's end of the monitor's console socketpair
+	 * (monitor/console.h), passed as this fd number. */
+	int console_fd;
 	struct qemu_disk disks[QEMU_MAX_DISKS];
 	size_t ndisks;
 };
@@ -61,9 +63,11 @@ int qemu_host_tsc_khz(const char *cache_file, unsigned long *khz);
 int qemu_build_argv(const struct qemu_cfg *cfg, char ***argv, struct lc_err *e);
 
 /* Forks and execs QEMU with stdin from /dev/null and stdout/stderr to
- * log_fd; pass_fd (if >= 0) is inherited as QEMU_PASS_FD. The child gets
- * SIGKILL when the monitor dies. */
+ * log_fd; pass_fds[i] is inherited as fd QEMU_PASS_FD + i (at most
+ * QEMU_MAX_PASS_FDS). The child gets SIGKILL when the monitor dies. */
 #define QEMU_PASS_FD 4
-int qemu_spawn(char *const *argv, int log_fd, int pass_fd, pid_t *pid, struct lc_err *e);
+#define QEMU_MAX_PASS_FDS 4
+int qemu_spawn(char *const *argv, int log_fd, const int *pass_fds, size_t npass, pid_t *pid,
+	       struct lc_err *e);
 
 #endif

@@ -178,7 +178,7 @@ else
 		-kernel "$gdir/vmlinux" -initrd "$tmp/test.cpio" \
 		-drive "file=$img/rootfs.squashfs,if=none,format=raw,id=d0,readonly=on" \
 		-device virtio-blk-device,drive=d0 -no-reboot \
-		-append "console=ttyS0 quiet panic=-1 tsc=reliable no_timer_check noreplace-smp rcupdate.rcu_expedited=1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd cryptomgr.notests 8250.nr_uarts=1 tsc_early_khz=$khz lcvm_groups=boot,vsock,storage,9p lcvm_mount=squashfs" \
+		-append "$(cat "$top/guest/boot-cmdline") tsc_early_khz=$khz lcvm_groups=boot,vsock,storage,9p lcvm_mount=squashfs" \
 		>/dev/null 2>&1
 	n=$(wc -l <"$list")
 	if grep -q "lcvm-test: loaded $n modules, 0 failed" "$tmp/console" &&
@@ -203,7 +203,7 @@ else
 		-kernel "$gdir/vmlinux" -initrd "$gdir/initramfs.cpio" \
 		-drive "file=$img/rootfs.squashfs,if=none,format=raw,id=d0,readonly=on" \
 		-device virtio-blk-device,drive=d0,serial=rootfs -no-reboot \
-		-append "console=ttyS0 quiet panic=-1 tsc=reliable no_timer_check noreplace-smp rcupdate.rcu_expedited=1 i8042.noaux i8042.nomux i8042.nopnp i8042.dumbkbd cryptomgr.notests 8250.nr_uarts=1 tsc_early_khz=$("$top/guest/host-tsc-khz.sh") lcvm.selftest=1" \
+		-append "$(cat "$top/guest/boot-cmdline") tsc_early_khz=$("$top/guest/host-tsc-khz.sh") lcvm.selftest=1" \
 		>/dev/null 2>&1
 	if grep -q 'lcvm-selftest: exit 0' "$tmp/console2" && tr -d '\r' <"$tmp/console2" | grep -qx "$(cat "$gdir/kernel-version")"; then
 		pass guest_agent_selftest

@@ -120,3 +120,27 @@ check error_guest_fails_to_boot '[ "$st" = 125 ] && grep -q "VM stopped unexpect
 LCVM_BOOT_TIMEOUT_MS=1 lcvm run --rm busybox true 2>"$T/e"; st=$?
 check error_agent_timeout '[ "$st" = 125 ] && grep -q "did not answer within" "$T/e"'
 check errors_nothing_left 'leftovers'
+
+# A guest kernel whose local APIC timer failed calibration never finishes
+# booting (monitor/console.h): the monitor starts a new VM, says so, and
+# gives up after MON_BOOT_RESTARTS (2) restarts. A stand-in QEMU prints the
+# kernel's line on the console it is given (fd 5) and hangs, the first
+# APIC_FAILS times it is started; after that it is the real QEMU.
+cat >"$T/apic-qemu" <<'EOF'
+#!/bin/sh
+n=$(cat "$APIC_FAILS_SEEN" 2>/dev/null || echo 0)
+echo $((n + 1)) >"$APIC_FAILS_SEEN"
+if [ "$n" -lt "$APIC_FAILS" ]; then
+	printf '[    0.576277] APIC frequency too slow, disabling apic timer\n' >&5
+	exec sleep 300
+fi
+exec qemu-system-x86_64 "$@"
+EOF
+chmod +x "$T/apic-qemu"
+APIC_FAILS=1 APIC_FAILS_SEEN=$T/apic1 LCVM_QEMU=$T/apic-qemu lcvm run --rm busybox echo ok >"$T/o" 2>"$T/e"; st=$?
+check boot_restart_after_timer_failure '[ "$st" = 0 ] && [ "$(cat "$T/o")" = ok ] && [ "$(cat "$T/apic1")" = 2 ] &&
+	grep -q "^lcvm: notice: the guest kernel found no working timer .*restarting the VM" "$T/e"'
+APIC_FAILS=9 APIC_FAILS_SEEN=$T/apic9 LCVM_QEMU=$T/apic-qemu lcvm run --rm busybox true 2>"$T/e"; st=$?
+check boot_restarts_bounded '[ "$st" = 125 ] && [ "$(cat "$T/apic9")" = 3 ] &&
+	grep -q "found no working timer in 3 boots in a row" "$T/e" && grep -q "APIC frequency too slow" "$T/e"'
+check boot_restart_nothing_left 'leftovers && ! pgrep -f "^sleep 300$" >/dev/null'

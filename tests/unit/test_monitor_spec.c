@@ -115,7 +115,7 @@ static void t_qemu_argv(void)
 {
 	struct qemu_cfg c = { .binary = "qemu", .accel = MON_ACCEL_TCG, .cpus = 2, .memory_mib = 256,
 			      .kernel = "/k", .initrd = "/i", .tsc_khz = 2793438, .vhost_user_fd = 4,
-			      .console_log = "/c", .ndisks = 1 };
+			      .console_fd = 5, .ndisks = 1 };
 	c.disks[0].path = "/d.img";
 	snprintf(c.disks[0].serial, sizeof(c.disks[0].serial), "layer0");
 	c.disks[0].read_only = 1;
@@ -133,6 +133,10 @@ static void t_qemu_argv(void)
 	T_CHECK(memfd && tsc && disk && vsock);
 	/* The agent is told it runs under TCG (its crun warm-up), never under KVM. */
 	T_CHECK(append_has(argv, "lcvm.tcg=1"));
+	/* guest/boot-cmdline, the line bench/bare-boot.sh boots the anchor with,
+	 * and the ramfs root the agent seals (agent_seal_root). */
+	T_CHECK(append_has(argv, "cryptomgr.notests") && append_has(argv, "8250.nr_uarts=1"));
+	T_CHECK(append_has(argv, "rootfstype=ramfs"));
 	strv_free(argv);
 	c.accel = MON_ACCEL_KVM;
 	if (T_CHECK(qemu_build_argv(&c, &argv, &e) == 0)) {

@@ -1,0 +1,43 @@
+#include "monitor/console.h"
+
+#include <string.h>
+
+/* arch/x86/kernel/apic/apic.c (Linux 6.1): both leave the local APIC timer
+ * a dummy, so the tick depends on a broadcast device microvm does not have. */
+static const char *const no_timer[] = {
+	"APIC frequency too slow, disabling apic timer",
+	"APIC timer disabled due to verification failure",
+};
+
+static bool contains(const char *hay, size_t n, const char *needle)
+{
+	size_t k = strlen(needle);
+	for (size_t i = 0; i + k <= n; i++)
+		if (memcmp(hay + i, needle, k) == 0)
+			return true;
+	return false;
+}
+
+static enum mon_console_event judge(const char *line, size_t n)
+{
+	for (size_t i = 0; i < sizeof(no_timer) / sizeof(no_timer[0]); i++)
+		if (contains(line, n, no_timer[i]))
+			return MON_CONSOLE_NO_TIMER;
+	return MON_CONSOLE_NONE;
+}
+
+enum mon_console_event mon_console_feed(struct mon_console *c, const char *buf, size_t n)
+{
+	enum mon_console_event ev = MON_CONSOLE_NONE;
+	for (size_t i = 0; i < n; i++) {
+		if (buf[i] == '\n') {
+			enum mon_console_event e = judge(c->line, c->len);
+			if (ev == MON_CONSOLE_NONE)
+				ev = e;
+			c->len = 0;
+		} else if (c->len < sizeof(c->line)) {
+			c->line[c->len++] = buf[i];
+		}
+	}
+	return ev;
+}
