@@ -348,7 +348,7 @@ static int write_bundle(struct agent_container *c, const Lcvm__Agent__V1__Create
 			const struct agent_oci_bind *binds, const struct agent_user *user, struct lc_err *e)
 {
 	char cg[AGENT_ID_MAX + 16];
-	snprintf(cg, sizeof(cg), "/lcvm/%s", c->id);
+	snprintf(cg, sizeof(cg), AGENT_CGROUP_PARENT "/%s", c->id);
 	struct agent_oci_input in = {
 		.req = r, .rootfs = "rootfs", .cgroups_path = cg, .binds = binds, .n_binds = r->n_mounts,
 		.init_source = AGENT_SHIM_SOURCE, .init_target = AGENT_SHIM_TARGET, .user = user,

@@ -85,20 +85,51 @@ static int setup_console(struct lc_err *e)
 	return 0;
 }
 
-/* crun creates the container's cgroup below the root; the controllers it
- * needs must be enabled in the root's subtree_control first. One write per
- * controller, so one the kernel lacks does not block the others. */
-static void enable_controllers(void)
+/* Returns how many of the controllers are enabled. */
+static int enable_controllers(const char *subtree_control)
 {
 	static const char *const ctl[] = { "+cpu", "+memory", "+pids" };
-	cleanup_close int fd = open("/sys/fs/cgroup/cgroup.subtree_control", O_WRONLY | O_CLOEXEC);
+	cleanup_close int fd = open(subtree_control, O_WRONLY | O_CLOEXEC);
 	if (fd < 0) {
-		agent_log("cgroup.subtree_control: %s", strerror(errno));
+		agent_log("%s: %s", subtree_control, strerror(errno));
+		return 0;
+	}
+	int n = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(ctl); i++) {
+		if (write(fd, ctl[i], strlen(ctl[i])) < 0)
+			agent_log("enable cgroup controller %s in %s: %s", ctl[i], subtree_control, strerror(errno));
+		else
+			n++;
+	}
+	return n;
+}
+
+/* crun creates each container's cgroup below AGENT_CGROUP_PARENT; the
+ * controllers it needs must be enabled in the subtree_control of the root
+ * and of the parent (one write per controller, so one the kernel lacks
+ * does not block the others).
+ *
+ * The parent is made here, before anything runs beside the agent, and kept:
+ * the first memory cgroup turns static keys on (memcg_kmem_enabled_key,
+ * memcg_sockets_enabled_key), and the kernel patches its own text to do it
+ * (text_poke_bp: an int3, an IPI, the new bytes). Under multi-threaded TCG,
+ * with the other vCPU in __alloc_pages at that moment, QEMU can keep
+ * running a stale translation that still holds the int3; the int3 handler
+ * sees the new bytes in memory and sends the CPU back to the same address,
+ * forever: both vCPUs in a soft lockup at __alloc_pages+0x1e8 (2 of ~240
+ * `--cpus 2` runs with three VMs on the two host cores, when crun's
+ * warm-up made the first memory cgroup while the other vCPU loaded
+ * modules). Made here, the keys flip while the other vCPU idles, and with
+ * the parent alive they never drop back to zero. */
+static void setup_cgroups(void)
+{
+	enable_controllers("/sys/fs/cgroup/cgroup.subtree_control");
+	if (mkdir("/sys/fs/cgroup" AGENT_CGROUP_PARENT, 0755) < 0 && errno != EEXIST) {
+		agent_log("mkdir /sys/fs/cgroup%s: %s", AGENT_CGROUP_PARENT, strerror(errno));
 		return;
 	}
-	for (size_t i = 0; i < ARRAY_SIZE(ctl); i++)
-		if (write(fd, ctl[i], strlen(ctl[i])) < 0)
-			agent_log("enable cgroup controller %s: %s", ctl[i], strerror(errno));
+	int n = enable_controllers("/sys/fs/cgroup" AGENT_CGROUP_PARENT "/cgroup.subtree_control");
+	agent_log("cgroup %s made with %d controllers", AGENT_CGROUP_PARENT, n);
 }
 
 /* The container shares the VM's network; 127.0.0.1 must work in it. */
@@ -190,7 +221,7 @@ int agent_init_system(struct lc_err *e)
 		r = setup_console(e);
 	if (r < 0)
 		return r;
-	enable_controllers();
+	setup_cgroups();
 	loopback_up();
 	/* Not fatal either way: crun then copies itself at every start. */
 	struct lc_err pe = { { 0 } };

@@ -9,10 +9,14 @@
 
 #define AGENT_CMDLINE_MAX 4096u
 #define AGENT_CRUN_PATH "/usr/bin/crun"
+/* Every container's cgroup is /lcvm/<id> (AGENT_CGROUP_PARENT "/" id); the
+ * agent creates the parent at start-up (init.c says why). */
+#define AGENT_CGROUP_PARENT "/lcvm"
 
 /* Makes the initramfs root pivot_root-able, mounts /proc /sys /dev
  * /dev/pts /dev/shm /run /tmp /sys/fs/cgroup, enables the cgroup
- * controllers crun needs, points fds 0/1/2 at /dev/null and the console,
+ * controllers crun needs and creates AGENT_CGROUP_PARENT with them,
+ * points fds 0/1/2 at /dev/null and the console,
  * brings up lo, then makes crun safe to run as is (agent_seal_root, else
  * agent_protect_binary). A failure here is fatal for the guest (message in
  * e); one in that last step is only logged. */

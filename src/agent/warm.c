@@ -32,7 +32,7 @@ static int write_config(const char *dir, struct lc_err *e)
 	req.hostname = "lcvm-warm";
 	req.process = &proc;
 	struct agent_oci_input in = {
-		.req = &req, .rootfs = "rootfs", .cgroups_path = "/lcvm/" AGENT_WARM_ID,
+		.req = &req, .rootfs = "rootfs", .cgroups_path = AGENT_CGROUP_PARENT "/" AGENT_WARM_ID,
 		.init_source = AGENT_SHIM_SOURCE, .init_target = AGENT_SHIM_TARGET,
 	};
 	return agent_bundle_write_config(dir, &in, e);

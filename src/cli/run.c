@@ -24,7 +24,6 @@
 #include "util/cleanup.h"
 #include "util/paths.h"
 
-#define RUN_DEFAULT_CPUS 1
 #define RUN_DEFAULT_MEMORY_MIB 512
 
 static const char run_usage[] =
@@ -43,7 +42,7 @@ static const char run_usage[] =
 	"                         comma list of ro, rw, mapped, passthrough (default:\n"
 	"                         passthrough as root, mapped otherwise)\n"
 	"      --accel MODE       auto (default), kvm or tcg\n"
-	"      --cpus N           virtual CPUs (default 1)\n"
+	"      --cpus N           virtual CPUs (default 2; 1 on a one-CPU host)\n"
 	"  -m, --memory SIZE      guest memory, e.g. 512M, 2G (default 512M)\n"
 	"  -h, --help             show this help\n";
 
@@ -163,7 +162,7 @@ static int parse_run(int argc, char **argv, struct run_opts *o)
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
-	o->cpus = RUN_DEFAULT_CPUS;
+	o->cpus = mon_default_cpus(sysconf(_SC_NPROCESSORS_ONLN));
 	o->memory_mib = RUN_DEFAULT_MEMORY_MIB;
 	opterr = 0;
 	optind = 1;

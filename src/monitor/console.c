@@ -18,11 +18,16 @@ static bool contains(const char *hay, size_t n, const char *needle)
 	return false;
 }
 
+/* kernel/watchdog.c: "watchdog: BUG: soft lockup - CPU#%d stuck for %us! [%s:%d]" */
+static const char soft_lockup[] = "watchdog: BUG: soft lockup - CPU#";
+
 static enum mon_console_event judge(const char *line, size_t n)
 {
 	for (size_t i = 0; i < sizeof(no_timer) / sizeof(no_timer[0]); i++)
 		if (contains(line, n, no_timer[i]))
 			return MON_CONSOLE_NO_TIMER;
+	if (contains(line, n, soft_lockup))
+		return MON_CONSOLE_STUCK;
 	return MON_CONSOLE_NONE;
 }
 

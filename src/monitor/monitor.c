@@ -507,14 +507,15 @@ static int launch_vm(struct monitor *m);
 static void restart_vm(struct monitor *m, const char *why)
 {
 	if (m->boot_restarts >= MON_BOOT_RESTARTS) {
-		fail(m, EIO, 1, "the guest kernel %s in %d boots in a row: the host's CPUs are too busy "
-		     "to emulate a VM; try again when it is less loaded", why, m->boot_restarts + 1);
+		fail(m, EIO, 1, "the guest kernel failed to boot %d times in a row (last: it %s); the host's "
+		     "CPUs may be too busy to emulate a VM: try again when it is less loaded",
+		     m->boot_restarts + 1, why);
 		return;
 	}
 	if (m->qemu <= 0)
 		return;
 	m->boot_restarts++;
-	fprintf(stderr, "lcvm: notice: the guest kernel %s (its vCPU was starved while calibrating); "
+	fprintf(stderr, "lcvm: notice: the guest kernel %s while booting (a known TCG failure); "
 		"restarting the VM\n", why);
 	mon_log(m, "guest kernel %s: restarting the VM (%d of at most %d)", why, m->boot_restarts,
 		MON_BOOT_RESTARTS);
@@ -535,18 +536,22 @@ static void on_console(struct ev_loop *loop, int fd, unsigned events, void *data
 {
 	struct monitor *m = data;
 	char buf[4096];
-	ssize_t n;
-	while ((n = read(fd, buf, sizeof(buf))) > 0) {
+	ssize_t n = -1;
+	/* Bounded per wake-up (the loop is level-triggered): a guest that
+	 * floods its console cannot starve the rest of the loop. */
+	for (int rounds = 0; rounds < 16 && (n = read(fd, buf, sizeof(buf))) > 0; rounds++) {
 		if (m->console_log >= 0 && write(m->console_log, buf, (size_t)n) < 0)
 			mon_log(m, "writing %s: %s", MON_CONSOLE_FILE, strerror(errno));
 		if (m->spec.debug)
 			(void)!write(2, buf, (size_t)n); /* --debug shows it; nowhere to report a failure */
-		if (mon_console_feed(&m->console, buf, (size_t)n) == MON_CONSOLE_NO_TIMER &&
-		    m->phase == PH_BOOTING && !m->restarting)
-			restart_vm(m, "found no working timer");
+		enum mon_console_event ev = mon_console_feed(&m->console, buf, (size_t)n);
+		if (ev == MON_CONSOLE_NONE || m->phase != PH_BOOTING || m->restarting)
+			continue;
+		restart_vm(m, ev == MON_CONSOLE_NO_TIMER ? "found no working timer"
+							 : "got stuck in a soft lockup");
 	}
 	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
-		close_console(m); /* QEMU is gone */
+		close_console(m); /* QEMU is gone (n > 0: more next time) */
 	(void)loop;
 	(void)events;
 }

@@ -66,6 +66,11 @@ int mon_accel_parse(const char *text, enum mon_accel *a)
 	return -EINVAL;
 }
 
+unsigned mon_default_cpus(long host_cpus)
+{
+	return host_cpus >= 2 ? 2 : 1;
+}
+
 int mon_parse_memory(const char *text, uint64_t *mib)
 {
 	char *end;

@@ -70,6 +70,11 @@ int mon_spec_from_json(const char *text, size_t len, struct mon_spec *s, struct 
 /* "512M", "2g", "1024" (MiB when no suffix, like -m of QEMU); -EINVAL on junk. */
 int mon_parse_memory(const char *text, uint64_t *mib);
 const char *mon_accel_name(enum mon_accel a);
+/* The vCPUs a VM gets without --cpus: 2, or 1 on a host with one CPU (or
+ * an unknown count), as LCOW gives its utility VMs (hcsshim's
+ * DefaultProcessorCountForUVM). Under TCG the second vCPU runs the crun
+ * warm-up beside the agent (agent/warm.h): docs/benchmarks.md. */
+unsigned mon_default_cpus(long host_cpus);
 int mon_accel_parse(const char *text, enum mon_accel *a);
 
 /* Helpers for NULL-terminated string vectors. */

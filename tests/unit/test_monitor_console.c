@@ -9,6 +9,7 @@
 
 static const char too_slow[] = "[    0.576277] APIC frequency too slow, disabling apic timer\n";
 static const char verify[] = "[    0.601000] APIC timer disabled due to verification failure\r\n";
+static const char lockup[] = "[   28.460563] watchdog: BUG: soft lockup - CPU#0 stuck for 26s! [swapper/0:1]\n";
 
 /* Lines of a healthy boot at loglevel=5, and agent lines. */
 static const char healthy[] =
@@ -30,6 +31,13 @@ static void t_detects(void)
 	T_CHECK_EQ_INT(feed_str(&c, too_slow), MON_CONSOLE_NO_TIMER);
 	struct mon_console d = { 0 };
 	T_CHECK_EQ_INT(feed_str(&d, verify), MON_CONSOLE_NO_TIMER);
+	struct mon_console l = { 0 };
+	T_CHECK_EQ_INT(feed_str(&l, lockup), MON_CONSOLE_STUCK);
+	/* The first event of a read is the one reported. */
+	struct mon_console f = { 0 };
+	char two[256];
+	snprintf(two, sizeof(two), "%s%s", lockup, too_slow);
+	T_CHECK_EQ_INT(feed_str(&f, two), MON_CONSOLE_STUCK);
 	/* Among other lines, in one read. */
 	struct mon_console e = { 0 };
 	char buf[1024];

@@ -161,6 +161,15 @@ static void t_accel(void)
 		T_CHECK(why[0] != '\0');
 }
 
+static void t_default_cpus(void)
+{
+	T_CHECK_EQ_INT(mon_default_cpus(1), 1);
+	T_CHECK_EQ_INT(mon_default_cpus(2), 2);
+	T_CHECK_EQ_INT(mon_default_cpus(64), 2);
+	T_CHECK_EQ_INT(mon_default_cpus(-1), 1); /* sysconf failed */
+	T_CHECK_EQ_INT(mon_default_cpus(0), 1);
+}
+
 int main(void)
 {
 	T_RUN(t_roundtrip);
@@ -169,5 +178,6 @@ int main(void)
 	T_RUN(t_memory);
 	T_RUN(t_qemu_argv);
 	T_RUN(t_accel);
+	T_RUN(t_default_cpus);
 	return t_done();
 }
