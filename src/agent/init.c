@@ -116,7 +116,7 @@ static int enable_controllers(const char *subtree_control)
  * with the other vCPU in __alloc_pages at that moment, QEMU can keep
  * running a stale translation that still holds the int3; the int3 handler
  * sees the new bytes in memory and sends the CPU back to the same address,
- * forever: both vCPUs in a soft lockup at __alloc_pages+0x1e8 (2 of ~240
+ * forever: both vCPUs in a soft lockup at __alloc_pages+0x1e8 (2 of 267
  * `--cpus 2` runs with three VMs on the two host cores, when crun's
  * warm-up made the first memory cgroup while the other vCPU loaded
  * modules). Made here, the keys flip while the other vCPU idles, and with
