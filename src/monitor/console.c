@@ -2,6 +2,8 @@
 
 #include <string.h>
 
+#include "util/cleanup.h"
+
 /* arch/x86/kernel/apic/apic.c (Linux 6.1): both leave the local APIC timer
  * a dummy, so the tick depends on a broadcast device microvm does not have. */
 static const char *const no_timer[] = {
@@ -9,24 +11,15 @@ static const char *const no_timer[] = {
 	"APIC timer disabled due to verification failure",
 };
 
-static bool contains(const char *hay, size_t n, const char *needle)
-{
-	size_t k = strlen(needle);
-	for (size_t i = 0; i + k <= n; i++)
-		if (memcmp(hay + i, needle, k) == 0)
-			return true;
-	return false;
-}
-
 /* kernel/watchdog.c: "watchdog: BUG: soft lockup - CPU#%d stuck for %us! [%s:%d]" */
 static const char soft_lockup[] = "watchdog: BUG: soft lockup - CPU#";
 
 static enum mon_console_event judge(const char *line, size_t n)
 {
-	for (size_t i = 0; i < sizeof(no_timer) / sizeof(no_timer[0]); i++)
-		if (contains(line, n, no_timer[i]))
+	for (size_t i = 0; i < ARRAY_SIZE(no_timer); i++)
+		if (memmem(line, n, no_timer[i], strlen(no_timer[i])))
 			return MON_CONSOLE_NO_TIMER;
-	if (contains(line, n, soft_lockup))
+	if (memmem(line, n, soft_lockup, sizeof(soft_lockup) - 1))
 		return MON_CONSOLE_STUCK;
 	return MON_CONSOLE_NONE;
 }

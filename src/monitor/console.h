@@ -2,14 +2,13 @@
  * of a socketpair; the monitor appends what arrives to console.log (and
  * stderr with --debug) and feeds it here, line by line, to catch the guest
  * kernel's known boot failures that never end by themselves. The first: the
- * local APIC timer failing calibration. Under TCG the calibration measures 100 ms of
- * the APIC counter against the TSC; a vCPU thread descheduled for ~100 ms at
+ * local APIC timer failing calibration. Under TCG the calibration measures
+ * 100 ms of the APIC counter against the TSC; a vCPU thread descheduled for ~100 ms at
  * its start reads almost no APIC ticks, the kernel disables the timer, and
  * on microvm (no PIT or HPET tick) nothing else drives jiffies: with 2 vCPUs
  * the boot hangs at "Booting SMP configuration", with 1 the agent comes up
  * but nothing that sleeps ever wakes. Seen 2 times in ~250 bare 2-CPU boots
  * with three VMs sharing the 2 host cores (docs/guest-image.md).
- *
  *
  * The other known failure is a vCPU stuck for good in a soft lockup: with 2
  * or more vCPUs, QEMU 7.2's multi-threaded TCG can keep a stale translation

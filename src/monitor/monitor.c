@@ -587,8 +587,12 @@ static void on_signal(struct ev_loop *loop, int fd, unsigned events, void *data)
 			if (m->restarting && m->phase == PH_BOOTING) {
 				m->restarting = 0;
 				int r = launch_vm(m);
-				if (r < 0)
-					fail(m, -r, 0, "%s", m->err->msg);
+				if (r < 0) {
+					/* fail() formats into m->err->msg: not from it. */
+					char msg[sizeof(m->err->msg)];
+					snprintf(msg, sizeof(msg), "%s", m->err->msg);
+					fail(m, -r, 0, "%s", msg);
+				}
 				continue;
 			}
 			if (m->phase != PH_STOPPING && m->phase != PH_DONE)
@@ -630,8 +634,6 @@ static int prepare_vm(struct monitor *m)
 	cfg->kernel = s->kernel;
 	cfg->initrd = s->initrd;
 	cfg->extra_append = s->debug ? "lcvm.debug=1" : NULL;
-	cfg->vhost_user_fd = QEMU_PASS_FD;
-	cfg->console_fd = QEMU_PASS_FD + 1;
 	for (size_t i = 0; i < s->nlayers && i < QEMU_MAX_DISKS; i++) {
 		cfg->disks[i].path = s->layers[i].path;
 		snprintf(cfg->disks[i].serial, sizeof(cfg->disks[i].serial), "layer%zu", i);
@@ -687,12 +689,15 @@ static int launch_vm(struct monitor *m)
 		m->console_fd = -1;
 		return lc_err_set(m->err, errno ? errno : ENOMEM, "watching the guest console");
 	}
+	/* qemu_spawn hands pass[i] to QEMU as fd QEMU_PASS_FD + i. */
+	const int pass[] = { qemu_vu, qemu_con };
+	m->qemu_cfg.vhost_user_fd = QEMU_PASS_FD;
+	m->qemu_cfg.console_fd = QEMU_PASS_FD + 1;
 	char **argv = NULL;
 	r = qemu_build_argv(&m->qemu_cfg, &argv, m->err);
 	if (r < 0)
 		return r;
 	/* QEMU's own messages go to monitor.log, or to stderr with --debug. */
-	const int pass[] = { qemu_vu, qemu_con };
 	r = qemu_spawn(argv, m->spec.debug ? 2 : m->log_fd, pass, 2, &m->qemu, m->err);
 	strv_free(argv);
 	if (r < 0)

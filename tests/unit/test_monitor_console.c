@@ -77,8 +77,10 @@ static void t_hostile(void)
 	char *junk = malloc(big);
 	if (!T_CHECK(junk))
 		return;
-	for (size_t i = 0; i < big; i++)
-		junk[i] = (char)(i * 7 % 251 + 1) == '\n' ? 0 : (char)(i * 7 % 251 + 1);
+	for (size_t i = 0; i < big; i++) {
+		char b = (char)(i * 7 % 251 + 1);
+		junk[i] = b == '\n' ? '\0' : b;
+	}
 	struct mon_console c = { 0 };
 	T_CHECK_EQ_INT(mon_console_feed(&c, junk, big), MON_CONSOLE_NONE);
 	T_CHECK(c.len <= sizeof(c.line));
